@@ -1,0 +1,195 @@
+"""Write Redshift Data API result pages as one CSV file in the dialect of a Pigment import.
+
+Pages arrive one at a time and are written straight to a text stream, so a result of any
+size is converted with memory bounded by the largest page.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TextIO
+
+# The Data API's CSV result format uses a comma separator and double-quote quoting.
+_REDSHIFT_DELIMITER = ","
+_REDSHIFT_QUOTE_CHAR = '"'
+
+PageHeaderMode = Literal["auto", "never"]
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """CSV layout expected by a Pigment import configuration.
+
+    :param delimiter: column separator (Pigment offers ``,`` and ``;``).
+    :param quote_char: text delimiter (Pigment offers ``"`` and ``'``).
+    :param line_terminator: end of each record.
+    :param encoding: byte encoding of the file sent to Pigment.
+    """
+
+    delimiter: str = ","
+    quote_char: str = '"'
+    line_terminator: str = "\n"
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        if len(self.delimiter) != 1 or self.delimiter in "\r\n":
+            raise ValueError(
+                f"Invalid CSV delimiter {self.delimiter!r}: use one character, as set in the "
+                "Pigment import configuration (usually ',' or ';')."
+            )
+        if len(self.quote_char) != 1 or self.quote_char in "\r\n" or self.quote_char == self.delimiter:
+            raise ValueError(
+                f"Invalid CSV quote character {self.quote_char!r}: use one character other than "
+                "the delimiter, as set in the Pigment import configuration (usually '\"' or \"'\")."
+            )
+        if self.line_terminator not in ("\n", "\r\n"):
+            raise ValueError(f"Invalid line terminator {self.line_terminator!r}: use '\\n' or '\\r\\n'.")
+
+    @property
+    def matches_redshift_csv(self) -> bool:
+        """Whether the Data API's CSV text can be copied through unchanged."""
+        return (
+            self.delimiter == _REDSHIFT_DELIMITER
+            and self.quote_char == _REDSHIFT_QUOTE_CHAR
+            and self.line_terminator == "\n"
+        )
+
+
+def json_field_to_text(field: Mapping[str, Any]) -> str | None:
+    """Convert one Data API ``Field`` union of a JSON result into CSV cell text.
+
+    :param field: a dict with exactly one of ``isNull``, ``booleanValue``, ``longValue``,
+        ``doubleValue``, ``stringValue`` or ``blobValue``.
+    :return: the cell text, or None for SQL NULL.
+    """
+    if field.get("isNull"):
+        return None
+    if "stringValue" in field:
+        return field["stringValue"]
+    if "longValue" in field:
+        return str(field["longValue"])
+    if "doubleValue" in field:
+        return repr(float(field["doubleValue"]))
+    if "booleanValue" in field:
+        return "true" if field["booleanValue"] else "false"
+    if "blobValue" in field:
+        value = field["blobValue"]
+        return base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else str(value)
+    raise ValueError(f"Unsupported Data API field {sorted(field)}: expected one value key per cell.")
+
+
+class ResultCsvWriter:
+    """Write a header and then result pages, in a Pigment CSV dialect, to a text stream.
+
+    :param stream: text stream opened with ``newline=""``; the writer never closes it.
+    :param dialect: the CSV layout of the target Pigment import configuration.
+    :param header: column names to write instead of the result's column names.
+    :param page_header: ``"auto"`` drops a first line that repeats the column names in each
+        CSV record chunk; ``"never"`` keeps every line.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        dialect: CsvDialect,
+        *,
+        header: Sequence[str] | None = None,
+        page_header: PageHeaderMode = "auto",
+    ) -> None:
+        self._stream = stream
+        self._dialect = dialect
+        self._header_override = list(header) if header is not None else None
+        self._page_header = page_header
+        self._writer = csv.writer(
+            stream,
+            delimiter=dialect.delimiter,
+            quotechar=dialect.quote_char,
+            lineterminator=dialect.line_terminator,
+            quoting=csv.QUOTE_MINIMAL,
+            doublequote=True,
+        )
+        self._column_names: list[str] | None = None
+        self.rows_written = 0
+
+    @property
+    def header(self) -> list[str] | None:
+        """The header row written to the stream, once :meth:`write_header` ran."""
+        if self._column_names is None:
+            return None
+        return self._header_override or self._column_names
+
+    def write_header(self, column_names: Sequence[str]) -> None:
+        """Write the header row, using the override when one was given.
+
+        :param column_names: column names of the result, from ``ColumnMetadata``.
+        """
+        names = [str(name) for name in column_names]
+        if self._header_override is not None and len(self._header_override) != len(names):
+            raise ValueError(
+                f"The header override has {len(self._header_override)} names "
+                f"({self._header_override}) but the query returns {len(names)} columns ({names}). "
+                "Give one header name per selected column."
+            )
+        self._column_names = names
+        self._writer.writerow(self.header)
+
+    def write_json_records(self, records: Iterable[Sequence[Mapping[str, Any]]]) -> int:
+        """Write the rows of one ``GetStatementResult`` page.
+
+        :param records: the page's ``Records``, one list of ``Field`` unions per row.
+        :return: the number of rows written.
+        """
+        count = 0
+        for record in records:
+            self._writer.writerow(["" if (text := json_field_to_text(f)) is None else text for f in record])
+            count += 1
+        self.rows_written += count
+        return count
+
+    def write_csv_records(self, csv_text: str) -> int:
+        """Write one ``CSVRecords`` chunk of a ``GetStatementResultV2`` page.
+
+        :param csv_text: CSV text in the Data API's dialect (comma, double quotes).
+        :return: the number of rows written.
+        """
+        if self._column_names is None:
+            raise RuntimeError("write_header() must run before result rows are written.")
+        text = self._drop_repeated_header(csv_text)
+        if not text:
+            return 0
+        if self._dialect.matches_redshift_csv:
+            count = self._copy_through(text)
+        else:
+            count = 0
+            for row in csv.reader(io.StringIO(text, newline=""), delimiter=_REDSHIFT_DELIMITER):
+                self._writer.writerow(row)
+                count += 1
+        self.rows_written += count
+        return count
+
+    def _copy_through(self, text: str) -> int:
+        if not text.endswith("\n"):
+            text += "\n"
+        if _REDSHIFT_QUOTE_CHAR in text:
+            # A quoted value may contain line breaks, so only a CSV parse counts records exactly.
+            count = sum(1 for _ in csv.reader(io.StringIO(text, newline="")))
+        else:
+            count = text.count("\n")
+        self._stream.write(text)
+        return count
+
+    def _drop_repeated_header(self, text: str) -> str:
+        # NOTE: AWS does not document whether the Data API repeats the header line in each CSV
+        # chunk. "auto" drops a first line equal to the column names. It would also drop a data
+        # row whose values equal the column names, so "never" exists to keep every line.
+        if self._page_header == "never" or not text:
+            return text
+        first_line, _, rest = text.partition("\n")
+        parsed = next(csv.reader([first_line.rstrip("\r")]), [])
+        if parsed == self._column_names:
+            return rest
+        return text

@@ -1,0 +1,389 @@
+"""Operator that runs a Redshift query and imports its result into a Pigment block."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, BaseOperator, conf
+
+from airflow_pigment_redshift.csv_stream import CsvDialect, PageHeaderMode, ResultCsvWriter
+from airflow_pigment_redshift.exceptions import (
+    PigmentImportFailedError,
+    PigmentImportTimeoutError,
+    PigmentRedshiftError,
+    StatementAbortedError,
+    StatementFailedError,
+    StatementTimeoutError,
+)
+from airflow_pigment_redshift.hooks.pigment import ImportStatus, PigmentHook, summary_counts
+from airflow_pigment_redshift.hooks.redshift_data import (
+    RedshiftDataApiHook,
+    ResultFormat,
+    StatementStatus,
+    raise_for_statement_status,
+)
+from airflow_pigment_redshift.triggers.pigment_import import PigmentImportTrigger
+from airflow_pigment_redshift.triggers.redshift_statement import RedshiftStatementTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+EmptyResultPolicy = Literal["fail", "skip", "push_header"]
+
+# Redshift ends any query after 24 hours.
+_MAX_STATEMENT_SECONDS = 24 * 3600.0
+_SCALAR_PARAMETER_TYPES = (str, int, float, Decimal, date, datetime)
+
+
+class RedshiftToPigmentOperator(BaseOperator):
+    """Run a SQL query on Amazon Redshift and load its result into a Pigment block.
+
+    The query runs through the Redshift Data API. Every result page is streamed to a CSV
+    file in the dialect of the Pigment import configuration, the file is pushed to
+    Pigment's import API, and the task waits until Pigment reports the import Completed
+    or Failed. In deferrable mode both waits happen in the triggerer.
+
+    The task returns a summary that is pushed to XCom: ``statement_id``, ``configuration_id``,
+    ``import_id``, ``rows``, ``bytes``, ``pages``, ``import_status`` and the ``inserted``,
+    ``updated``, ``deleted`` and ``skipped`` counts from Pigment's report.
+
+    :param sql: one SQL statement, or a path to a ``.sql`` file (templated). Use ``:name``
+        placeholders for values, never string formatting.
+    :param configuration_id: id (UUID) of the Pigment import configuration of the target block
+        (templated).
+    :param parameters: values of the ``:name`` placeholders, sent as Data API parameters
+        (templated). Values are sent as text and Redshift casts them.
+    :param redshift_conn_id: id of a ``pigment_redshift`` connection.
+    :param pigment_conn_id: id of a ``pigment`` connection.
+    :param database: database to query, overriding the connection's default database (templated).
+    :param result_format: Data API result format, ``CSV`` (compact pages) or ``JSON``.
+    :param csv_delimiter: column separator of the import configuration (``,`` or ``;``).
+    :param csv_quote_char: text delimiter of the import configuration (``"`` or ``'``).
+    :param csv_header: column names to write in the header row instead of the query's column
+        names, one per selected column (templated).
+    :param csv_encoding: encoding of the file sent to Pigment.
+    :param csv_page_header: ``auto`` drops a line repeating the column names at the start of
+        each CSV result chunk; ``never`` keeps every line. Used only with ``result_format="CSV"``.
+    :param max_skipped_rows: fail the task when Pigment skips more rows than this; None
+        accepts any number of skipped rows.
+    :param on_empty_result: what to do when the query returns no rows: ``fail`` (default,
+        because Pigment may report success for an empty file), ``skip`` the task, or
+        ``push_header`` to import a file with the header only.
+    :param poll_interval: seconds between statement status checks (the long-polling wait).
+    :param import_poll_interval: seconds between Pigment import status checks.
+    :param statement_timeout: seconds to wait for the statement to finish.
+    :param import_timeout: seconds to wait for Pigment to finish the import.
+    :param region_name: AWS region, overriding the connection's.
+    :param verify: whether to verify TLS certificates, or a CA bundle path.
+    :param botocore_config: botocore client configuration as a dict.
+    :param deferrable: wait in the triggerer instead of on a worker. Defaults to
+        ``[operators] default_deferrable``.
+    :param cancel_on_kill: cancel the Redshift statement when the task is killed.
+    """
+
+    template_fields: Sequence[str] = ("sql", "configuration_id", "parameters", "database", "csv_header")
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+    ui_color = "#e8f1fd"
+
+    def __init__(
+        self,
+        *,
+        sql: str,
+        configuration_id: str,
+        parameters: Mapping[str, Any] | None = None,
+        redshift_conn_id: str = RedshiftDataApiHook.default_conn_name,
+        pigment_conn_id: str = PigmentHook.default_conn_name,
+        database: str | None = None,
+        result_format: ResultFormat = "CSV",
+        csv_delimiter: str = ",",
+        csv_quote_char: str = '"',
+        csv_header: Sequence[str] | None = None,
+        csv_encoding: str = "utf-8",
+        csv_page_header: PageHeaderMode = "auto",
+        max_skipped_rows: int | None = 0,
+        on_empty_result: EmptyResultPolicy = "fail",
+        poll_interval: float = 10.0,
+        import_poll_interval: float = 5.0,
+        statement_timeout: float = _MAX_STATEMENT_SECONDS,
+        import_timeout: float = 3600.0,
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        cancel_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+
+        if result_format not in ("CSV", "JSON"):
+            raise ValueError(f"Invalid result_format {result_format!r}: use 'CSV' or 'JSON'.")
+        if on_empty_result not in ("fail", "skip", "push_header"):
+            raise ValueError(
+                f"Invalid on_empty_result {on_empty_result!r}: use 'fail', 'skip' or 'push_header'."
+            )
+        if csv_page_header not in ("auto", "never"):
+            raise ValueError(f"Invalid csv_page_header {csv_page_header!r}: use 'auto' or 'never'.")
+
+        self.sql = sql
+        self.configuration_id = configuration_id
+        self.parameters = parameters
+        self.redshift_conn_id = redshift_conn_id
+        self.pigment_conn_id = pigment_conn_id
+        self.database = database
+        self.result_format: ResultFormat = result_format
+        self.csv_delimiter = csv_delimiter
+        self.csv_quote_char = csv_quote_char
+        self.csv_header = csv_header
+        self.csv_encoding = csv_encoding
+        self.csv_page_header: PageHeaderMode = csv_page_header
+
+        self.max_skipped_rows = max_skipped_rows
+        self.on_empty_result: EmptyResultPolicy = on_empty_result
+        self.poll_interval = poll_interval
+        self.import_poll_interval = import_poll_interval
+        self.statement_timeout = statement_timeout
+        self.import_timeout = import_timeout
+
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.statement_id: str | None = None
+
+        # The dialect is checked at construction so a DAG with a bad separator fails to parse.
+        self.dialect = CsvDialect(delimiter=csv_delimiter, quote_char=csv_quote_char, encoding=csv_encoding)
+
+    @cached_property
+    def redshift_hook(self) -> RedshiftDataApiHook:
+        """Data API hook built from ``redshift_conn_id``."""
+        return RedshiftDataApiHook(
+            redshift_conn_id=self.redshift_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        )
+
+    @cached_property
+    def pigment_hook(self) -> PigmentHook:
+        """Pigment hook built from ``pigment_conn_id``."""
+        return PigmentHook(pigment_conn_id=self.pigment_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        parameters = self._validated_parameters()
+        self._validate_configuration_id()
+        self.statement_id = self.redshift_hook.execute_statement(
+            self.sql,
+            parameters=parameters,
+            database=self.database,
+            statement_name=self._statement_name(context),
+            client_token=self._client_token(context),
+            result_format=self.result_format,
+        )
+        if self.deferrable:
+            description = self.redshift_hook.describe_statement(self.statement_id)
+            if not StatementStatus.is_terminal(description.get("Status")):
+                self._defer_to_statement_trigger(self.statement_id)
+            raise_for_statement_status(description)
+        else:
+            description = self.redshift_hook.wait_for_statement(
+                self.statement_id, timeout=self._statement_wait_seconds(), poll_interval=self.poll_interval
+            )
+        return self._export_and_import(self.statement_id, description)
+
+    def execute_after_statement(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the statement trigger fired: check the outcome, then export and import."""
+        statement_id = event["statement_id"]
+        self.statement_id = statement_id
+        status = event.get("status")
+        message = event.get("message", "")
+        if status == "failed":
+            raise StatementFailedError(statement_id, message)
+        if status == "aborted":
+            raise StatementAbortedError(statement_id, message)
+        if status == "timeout":
+            self._cancel_statement(statement_id)
+            raise StatementTimeoutError(statement_id, f"{message} The statement was cancelled.")
+        if status != "success":
+            raise PigmentRedshiftError(f"Waiting for Redshift statement {statement_id} failed: {message}")
+        return self._export_and_import(statement_id, event.get("description", {}))
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], progress: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Resume after the Pigment import trigger fired and return the task summary."""
+        status = event.get("status")
+        if status == "timeout":
+            raise PigmentImportTimeoutError(
+                f"{event.get('message', '')} Check import {progress['import_id']} in Pigment before "
+                "running the task again, so the data is not imported twice."
+            )
+        if not ImportStatus.is_terminal(status):
+            raise PigmentRedshiftError(
+                f"Waiting for Pigment import {progress['import_id']} failed: {event.get('message', '')}"
+            )
+        return self._summarize(progress, event["report"])
+
+    def on_kill(self) -> None:
+        if self.cancel_on_kill and self.statement_id:
+            self._cancel_statement(self.statement_id)
+
+    def _export_and_import(self, statement_id: str, description: Mapping[str, Any]) -> dict[str, Any]:
+        if description.get("HasResultSet") is False:
+            raise PigmentRedshiftError(
+                f"Redshift statement {statement_id} returned no result set. The SQL must be a query "
+                "(SELECT or WITH ... SELECT) whose rows are imported into Pigment."
+            )
+        with tempfile.TemporaryDirectory(prefix="pigment-import-") as directory:
+            csv_path = Path(directory) / f"{statement_id}.csv"
+            with csv_path.open("w", encoding=self.dialect.encoding, newline="") as stream:
+                writer = ResultCsvWriter(
+                    stream, self.dialect, header=self.csv_header, page_header=self.csv_page_header
+                )
+                export = self.redshift_hook.stream_result(statement_id, writer, result_format=self.result_format)
+            size = csv_path.stat().st_size
+            self.log.info(
+                "Wrote %d rows (%d bytes, %d pages) of statement %s as CSV.", export.rows, size, export.pages, statement_id
+            )
+            if export.rows == 0:
+                self._handle_empty_result(statement_id)
+            import_id = self.pigment_hook.push_csv(self.configuration_id, csv_path)
+        progress = {
+            "statement_id": statement_id,
+            "configuration_id": self.configuration_id,
+            "import_id": import_id,
+            "rows": export.rows,
+            "bytes": size,
+            "pages": export.pages,
+        }
+        if self.deferrable:
+            self.defer(
+                trigger=PigmentImportTrigger(
+                    import_id=import_id,
+                    configuration_id=self.configuration_id,
+                    pigment_conn_id=self.pigment_conn_id,
+                    poll_interval=self.import_poll_interval,
+                    timeout=self.import_timeout,
+                ),
+                method_name="execute_complete",
+                kwargs={"progress": progress},
+                timeout=self.execution_timeout,
+            )
+        report = self.pigment_hook.wait_for_import(
+            import_id, timeout=self.import_timeout, poll_interval=self.import_poll_interval
+        )
+        return self._summarize(progress, report)
+
+    def _summarize(self, progress: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+        status = report.get("importStatus")
+        if status == ImportStatus.FAILED.value:
+            raise PigmentImportFailedError(progress["import_id"], progress["configuration_id"], report)
+        counts = summary_counts(report)
+        summary = {**progress, "import_status": status, **counts}
+        self.log.info("Import summary: %s", summary)
+        if counts["skipped"]:
+            self._log_skipped_rows(progress["import_id"], report)
+        if self.max_skipped_rows is not None and counts["skipped"] > self.max_skipped_rows:
+            raise PigmentRedshiftError(
+                f"Pigment import {progress['import_id']} (configuration {progress['configuration_id']}) "
+                f"skipped {counts['skipped']} rows, more than max_skipped_rows={self.max_skipped_rows}. "
+                "The other rows were imported. See the skipped-row samples above, fix the data or the "
+                "import configuration, or raise max_skipped_rows."
+            )
+        return summary
+
+    def _log_skipped_rows(self, import_id: str, report: dict[str, Any]) -> None:
+        for block in (report.get("detailedReport") or {}).get("impactedBlocks") or []:
+            for skipped in block.get("skippedData") or []:
+                self.log.warning(
+                    "Pigment import %s skipped %s rows (reason %s, column %s); samples: %s",
+                    import_id,
+                    skipped.get("count"),
+                    skipped.get("reason"),
+                    skipped.get("sourceColumnName"),
+                    (skipped.get("samples") or [])[:5],
+                )
+
+    def _handle_empty_result(self, statement_id: str) -> None:
+        if self.on_empty_result == "push_header":
+            self.log.warning("Statement %s returned no rows; importing the header only.", statement_id)
+            return
+        message = f"Redshift statement {statement_id} returned no rows, so nothing was imported into Pigment."
+        if self.on_empty_result == "skip":
+            raise AirflowSkipException(message)
+        raise PigmentRedshiftError(
+            f"{message} Check the query and its parameters, or set on_empty_result='skip' or 'push_header'."
+        )
+
+    def _defer_to_statement_trigger(self, statement_id: str) -> None:
+        self.defer(
+            trigger=RedshiftStatementTrigger(
+                statement_id=statement_id,
+                redshift_conn_id=self.redshift_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+                poll_interval=self.poll_interval,
+                timeout=self._statement_wait_seconds(),
+                cancel_on_kill=self.cancel_on_kill,
+            ),
+            method_name="execute_after_statement",
+            timeout=self.execution_timeout,
+        )
+
+    def _cancel_statement(self, statement_id: str) -> None:
+        try:
+            self.redshift_hook.cancel_statement(statement_id)
+        except Exception:
+            self.log.exception("Could not cancel Redshift statement %s.", statement_id)
+
+    def _statement_wait_seconds(self) -> float:
+        if isinstance(self.execution_timeout, timedelta):
+            return min(self.statement_timeout, self.execution_timeout.total_seconds())
+        return self.statement_timeout
+
+    def _validated_parameters(self) -> dict[str, str] | None:
+        if not self.parameters:
+            return None
+        values: dict[str, str] = {}
+        for name, value in self.parameters.items():
+            if isinstance(value, bool) or not isinstance(value, _SCALAR_PARAMETER_TYPES):
+                raise ValueError(
+                    f"Invalid value {value!r} for SQL parameter {name!r}: the Data API takes text, "
+                    "numbers or dates. Pass one scalar value per :name placeholder."
+                )
+            text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+            if text == "":
+                raise ValueError(
+                    f"Empty value for SQL parameter {name!r}: the Data API rejects empty parameter values."
+                )
+            values[str(name)] = text
+        return values
+
+    def _validate_configuration_id(self) -> None:
+        try:
+            uuid.UUID(str(self.configuration_id))
+        except ValueError:
+            raise ValueError(
+                f"Invalid configuration_id {self.configuration_id!r}: expected the UUID of a Pigment "
+                "import configuration (block Settings > Import configurations > Copy ID)."
+            ) from None
+
+    def _statement_name(self, context: Context) -> str:
+        ti = context["ti"]
+        return f"airflow:{ti.dag_id}.{ti.task_id}:{ti.run_id}"
+
+    def _client_token(self, context: Context) -> str:
+        # The same try of the same task instance always sends the same token, so a repeated
+        # ExecuteStatement call returns the statement already submitted.
+        ti = context["ti"]
+        key = f"{ti.dag_id}|{ti.task_id}|{ti.run_id}|{ti.map_index}|{ti.try_number}"
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
