@@ -216,10 +216,11 @@ class RedshiftToPigmentOperator(BaseOperator):
             raise PigmentRedshiftError(f"Waiting for Redshift statement {statement_id} failed: {message}")
         return self._export_and_import(statement_id, event.get("description", {}))
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], progress: dict[str, Any]
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the Pigment import trigger fired and return the task summary."""
+        # The export figures travel in the event: dag.test() in Airflow 3.3 resumes a task with
+        # the event alone and drops the kwargs given to defer().
+        progress = event["task_progress"]
         status = event.get("status")
         if status == "timeout":
             raise PigmentImportTimeoutError(
@@ -272,9 +273,9 @@ class RedshiftToPigmentOperator(BaseOperator):
                     pigment_conn_id=self.pigment_conn_id,
                     poll_interval=self.import_poll_interval,
                     timeout=self.import_timeout,
+                    task_progress=progress,
                 ),
                 method_name="execute_complete",
-                kwargs={"progress": progress},
                 timeout=self.execution_timeout,
             )
         report = self.pigment_hook.wait_for_import(

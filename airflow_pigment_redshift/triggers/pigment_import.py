@@ -22,13 +22,16 @@ class PigmentImportTrigger(BaseTrigger):
     """Poll Pigment's import status in the triggerer until the import ends.
 
     The event payload is ``{"status": "Completed" | "Failed" | "timeout" | "error",
-    "import_id": ..., "configuration_id": ..., "message": ..., "report": {...}}``.
+    "import_id": ..., "configuration_id": ..., "message": ..., "report": {...},
+    "task_progress": {...}}``.
 
     :param import_id: Pigment import id.
     :param configuration_id: Pigment import configuration id (for messages).
     :param pigment_conn_id: id of a ``pigment`` connection.
     :param poll_interval: seconds between status requests.
     :param timeout: seconds after which the trigger gives up with a ``timeout`` event.
+    :param task_progress: JSON-serialisable values returned unchanged in the event under
+        ``task_progress``, so the task can resume from the event alone.
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class PigmentImportTrigger(BaseTrigger):
         *,
         poll_interval: float = 5.0,
         timeout: float = 3600.0,
+        task_progress: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.import_id = import_id
@@ -46,6 +50,7 @@ class PigmentImportTrigger(BaseTrigger):
         self.pigment_conn_id = pigment_conn_id
         self.poll_interval = poll_interval
         self.timeout = timeout
+        self.task_progress = task_progress or {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -56,6 +61,7 @@ class PigmentImportTrigger(BaseTrigger):
                 "pigment_conn_id": self.pigment_conn_id,
                 "poll_interval": self.poll_interval,
                 "timeout": self.timeout,
+                "task_progress": self.task_progress,
             },
         )
 
@@ -67,6 +73,7 @@ class PigmentImportTrigger(BaseTrigger):
                 "configuration_id": self.configuration_id,
                 "message": message,
                 "report": report or {},
+                "task_progress": self.task_progress,
             }
         )
 

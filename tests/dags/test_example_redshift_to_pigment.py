@@ -14,7 +14,7 @@ DAG_ID = "example_redshift_to_pigment"
 def example_dag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
-    dagbag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    dagbag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert dagbag.import_errors == {}
     return dagbag.get_dag(DAG_ID)
 

@@ -89,9 +89,10 @@ def test_every_page_read_once(connections, redshift_emulator_factory, monkeypatc
     small_pages = redshift_emulator_factory(page_size_rows=7, csv_header="every_page")
     set_connections(monkeypatch, small_pages, pigment)
     hook = RedshiftDataApiHook()
-    _, truth = small_pages.query(LINE_ITEMS_SQL, DAY)
+    week = {"interval_start": "1995-03-01", "interval_end": "1995-03-08"}
+    _, truth = small_pages.query(LINE_ITEMS_SQL, week)
 
-    statement_id = hook.execute_statement(LINE_ITEMS_SQL, parameters=DAY)
+    statement_id = hook.execute_statement(LINE_ITEMS_SQL, parameters=week)
     hook.wait_for_statement(statement_id, timeout=60)
     lines, rows, pages = export(hook, statement_id)
 

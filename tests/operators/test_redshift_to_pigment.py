@@ -28,19 +28,17 @@ def make_operator(**kwargs) -> RedshiftToPigmentOperator:
 
 async def run_deferred(context: dict, operator: RedshiftToPigmentOperator) -> dict:
     """Drive a deferrable run the way the triggerer would: trigger events into resume methods."""
-    with pytest.raises(TaskDeferred) as deferred:
+    with pytest.raises(TaskDeferred) as statement_wait:
         operator.execute(context)
-    assert isinstance(deferred.value.trigger, RedshiftStatementTrigger)
-    event = await anext(deferred.value.trigger.run())
+    assert isinstance(statement_wait.value.trigger, RedshiftStatementTrigger)
+    statement_event = await anext(statement_wait.value.trigger.run())
 
-    with pytest.raises(TaskDeferred) as deferred:
-        getattr(operator, deferred.value.method_name)(context, event=event.payload)
-    assert isinstance(deferred.value.trigger, PigmentImportTrigger)
-    event = await anext(deferred.value.trigger.run())
+    with pytest.raises(TaskDeferred) as import_wait:
+        getattr(operator, statement_wait.value.method_name)(context, event=statement_event.payload)
+    assert isinstance(import_wait.value.trigger, PigmentImportTrigger)
+    import_event = await anext(import_wait.value.trigger.run())
 
-    return getattr(operator, deferred.value.method_name)(
-        context, event=event.payload, **(deferred.value.kwargs or {})
-    )
+    return getattr(operator, import_wait.value.method_name)(context, event=import_event.payload)
 
 
 def test_imports_day_rows_into_pigment(connections):
@@ -121,7 +119,7 @@ def test_failed_query_pushes_nothing(connections):
     _, pigment = connections
 
     with pytest.raises(StatementFailedError, match="no_such_table"):
-        make_operator(deferrable=False, sql="SELECT * FROM tpch.no_such_table").execute(task_context())
+        make_operator(deferrable=False, sql="SELECT * FROM tpch.no_such_table", parameters=None).execute(task_context())
 
     assert pigment.ledger() == []
 

@@ -45,7 +45,7 @@ def test_poke_false_while_running(connections, redshift_emulator_factory, monkey
 
 async def test_deferred_sensor_fails_with_error_text(connections, redshift_emulator_factory, monkeypatch):
     _, pigment = connections
-    slow = redshift_emulator_factory(running_seconds=0.5)
+    slow = redshift_emulator_factory(submitted_seconds=1)
     set_connections(monkeypatch, slow, pigment)
     statement_id = RedshiftDataApiHook().execute_statement("SELECT * FROM tpch.missing_table")
     sensor = RedshiftStatementSensor(task_id="wait", statement_id=statement_id, deferrable=True, poke_interval=1)
@@ -60,7 +60,7 @@ async def test_deferred_sensor_fails_with_error_text(connections, redshift_emula
 
 async def test_deferred_sensor_succeeds(connections, redshift_emulator_factory, monkeypatch):
     _, pigment = connections
-    slow = redshift_emulator_factory(running_seconds=0.5)
+    slow = redshift_emulator_factory(submitted_seconds=1)
     set_connections(monkeypatch, slow, pigment)
     statement_id = RedshiftDataApiHook().execute_statement("SELECT 1 AS one")
     sensor = RedshiftStatementSensor(task_id="wait", statement_id=statement_id, deferrable=True, poke_interval=1)
