@@ -31,6 +31,7 @@ from airflow_pigment_redshift.hooks.redshift_data import (
 )
 from airflow_pigment_redshift.triggers.pigment_import import PigmentImportTrigger
 from airflow_pigment_redshift.triggers.redshift_statement import RedshiftStatementTrigger
+from airflow_pigment_redshift.unload import UnloadExporter, UnloadSettings
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -40,6 +41,9 @@ EmptyResultPolicy = Literal["fail", "skip", "push_header"]
 # Redshift ends any query after 24 hours.
 _MAX_STATEMENT_SECONDS = 24 * 3600.0
 _SCALAR_PARAMETER_TYPES = (str, int, float, Decimal, date, datetime)
+# NOTE: AWS documents a 500 MB result limit (older pages say 100 MB) without saying whether it
+# is measured compressed, so the threshold is a setting with margin below 500 MB.
+DEFAULT_UNLOAD_ABOVE_BYTES = 400 * 1024 * 1024
 
 
 class RedshiftToPigmentOperator(BaseOperator):
@@ -86,6 +90,15 @@ class RedshiftToPigmentOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of on a worker. Defaults to
         ``[operators] default_deferrable``.
     :param cancel_on_kill: cancel the Redshift statement when the task is killed.
+    :param unload_s3_prefix: ``s3://bucket/prefix`` to export through ``UNLOAD`` when the result
+        is larger than ``unload_above_bytes``; None never unloads. The parts go to a sub-prefix
+        named after the statement id and are deleted once read. The query must not use
+        ``parameters``, because UNLOAD takes the query as a text literal.
+    :param unload_iam_role: IAM role ARN Redshift assumes to write to the prefix, or ``default``.
+    :param unload_above_bytes: unload when ``DescribeStatement`` reports a ``ResultSize`` of at
+        least this many bytes; 0 always unloads.
+    :param unload_max_file_size_mb: ``MAXFILESIZE`` of each unloaded CSV part.
+    :param s3_conn_id: AWS connection used to read and delete the unloaded parts.
     """
 
     template_fields: Sequence[str] = ("sql", "configuration_id", "parameters", "database", "csv_header")
@@ -119,6 +132,11 @@ class RedshiftToPigmentOperator(BaseOperator):
         botocore_config: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = True,
+        unload_s3_prefix: str | None = None,
+        unload_iam_role: str = "default",
+        unload_above_bytes: int = DEFAULT_UNLOAD_ABOVE_BYTES,
+        unload_max_file_size_mb: int = 256,
+        s3_conn_id: str = "aws_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -161,6 +179,21 @@ class RedshiftToPigmentOperator(BaseOperator):
 
         # The dialect is checked at construction so a DAG with a bad separator fails to parse.
         self.dialect = CsvDialect(delimiter=csv_delimiter, quote_char=csv_quote_char, encoding=csv_encoding)
+
+        self.unload_above_bytes = unload_above_bytes
+        self.s3_conn_id = s3_conn_id
+        self.unload_settings = (
+            UnloadSettings(unload_s3_prefix, unload_iam_role, max_file_size_mb=unload_max_file_size_mb)
+            if unload_s3_prefix
+            else None
+        )
+        if self.unload_settings is not None and parameters:
+            raise ValueError(
+                f"unload_s3_prefix={unload_s3_prefix!r} cannot be combined with parameters "
+                f"{sorted(parameters)}: UNLOAD takes the query as a text literal, so Data API "
+                "parameters cannot be bound. Remove unload_s3_prefix, or write the values into a "
+                "view or table the query reads."
+            )
 
     @cached_property
     def redshift_hook(self) -> RedshiftDataApiHook:
@@ -249,7 +282,12 @@ class RedshiftToPigmentOperator(BaseOperator):
                 writer = ResultCsvWriter(
                     stream, self.dialect, header=self.csv_header, page_header=self.csv_page_header
                 )
-                export = self.redshift_hook.stream_result(statement_id, writer, result_format=self.result_format)
+                if self._should_unload(statement_id, description):
+                    export = self._unload_exporter().export(
+                        self.sql, writer, run_id=statement_id, timeout=self._statement_wait_seconds()
+                    )
+                else:
+                    export = self.redshift_hook.stream_result(statement_id, writer, result_format=self.result_format)
             size = csv_path.stat().st_size
             self.log.info(
                 "Wrote %d rows (%d bytes, %d pages) of statement %s as CSV.", export.rows, size, export.pages, statement_id
@@ -282,6 +320,27 @@ class RedshiftToPigmentOperator(BaseOperator):
             import_id, timeout=self.import_timeout, poll_interval=self.import_poll_interval
         )
         return self._summarize(progress, report)
+
+    def _should_unload(self, statement_id: str, description: Mapping[str, Any]) -> bool:
+        if self.unload_settings is None:
+            return False
+        size = int(description.get("ResultSize") or -1)
+        if self.unload_above_bytes > 0 and size < self.unload_above_bytes:
+            return False
+        self.log.info(
+            "Statement %s has a result of %s bytes (unload_above_bytes=%d); exporting it through UNLOAD to %s.",
+            statement_id,
+            size,
+            self.unload_above_bytes,
+            self.unload_settings.s3_prefix,
+        )
+        return True
+
+    def _unload_exporter(self) -> UnloadExporter:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        assert self.unload_settings is not None
+        return UnloadExporter(self.redshift_hook, S3Hook(aws_conn_id=self.s3_conn_id), self.unload_settings)
 
     def _summarize(self, progress: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
         status = report.get("importStatus")

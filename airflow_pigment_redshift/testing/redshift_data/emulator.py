@@ -54,6 +54,8 @@ class RedshiftDataEmulator:
     :param client_token_retention_seconds: time during which a repeated ``ClientToken`` returns the first statement.
     :param client_token_conflict: ``return_existing`` or ``reject`` for a repeated token with a different request.
     :param now: clock returning epoch seconds, used for timestamps and expiry.
+    :param unload_s3_endpoint_url: S3 endpoint (e.g. a moto server on loopback) that
+        ``UNLOAD ... TO 's3://...' FORMAT CSV`` writes its parts to; None makes UNLOAD fail.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class RedshiftDataEmulator:
         client_token_retention_seconds: float = DAY_SECONDS,
         client_token_conflict: str = "return_existing",
         now: Callable[[], float] = time.time,
+        unload_s3_endpoint_url: str | None = None,
     ) -> None:
         validate_loopback_host(host)
         self._host = host
@@ -87,6 +90,7 @@ class RedshiftDataEmulator:
             databases,
             StatusDelays(submitted_seconds, picked_seconds, running_seconds),
             ResultSettings(page_size_rows, csv_header, csv_rows_per_record, csv_null, csv_empty_string),
+            s3_endpoint_url=unload_s3_endpoint_url,
         )
         self._service = RedshiftDataService(
             self._store,

@@ -20,6 +20,7 @@ from airflow_pigment_redshift.testing.redshift_data.statements import (
     StatementStore,
 )
 from airflow_pigment_redshift.testing.redshift_data.translation import parameter_error, translate_sql
+from airflow_pigment_redshift.testing.redshift_data.unload import UnloadRequest, parse_unload, run_unload
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class DuckDbEngine:
     :param databases: names accepted in the ``Database`` request member.
     :param delays: status delays.
     :param result_settings: page size and CSV options.
+    :param s3_endpoint_url: S3 endpoint that UNLOAD writes to, e.g. a moto server; None fails UNLOAD.
     """
 
     def __init__(
@@ -71,8 +73,10 @@ class DuckDbEngine:
         databases: Iterable[str],
         delays: StatusDelays,
         result_settings: ResultSettings,
+        s3_endpoint_url: str | None = None,
     ) -> None:
         self._connection = duckdb.connect(os.fspath(duckdb_path))
+        self._s3_endpoint_url = s3_endpoint_url
         self._connection.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {RESULTS_CATALOG}")
         self._store = store
         self._databases = frozenset(databases)
@@ -200,6 +204,13 @@ class DuckDbEngine:
             # ExecuteStatement error is unverified.
             raise StatementFailure(f'ERROR: database "{record.database}" does not exist')
 
+        try:
+            unload = parse_unload(record.sql)
+        except ValueError as error:
+            raise StatementFailure(str(error)) from error
+        if unload is not None:
+            return self._execute_unload(record, unload)
+
         translated = translate_sql(record.sql)
         self._store.update(record, duckdb_sql=translated.duckdb_sql)
         if translated.statement_count is not None and translated.statement_count != 1:
@@ -249,6 +260,34 @@ class DuckDbEngine:
             "result_size": result.size_bytes,
             "result": result,
         }
+
+    def _execute_unload(self, record: StatementRecord, unload: UnloadRequest) -> dict[str, Any]:
+        if self._s3_endpoint_url is None:
+            raise StatementFailure(
+                "ERROR: UNLOAD needs an S3 endpoint; start the emulator with unload_s3_endpoint_url"
+            )
+        import boto3
+
+        translated = translate_sql(unload.query)
+        self._store.update(record, duckdb_sql=translated.duckdb_sql)
+        s3_client = boto3.client(
+            "s3",
+            endpoint_url=self._s3_endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="emulator",
+            aws_secret_access_key="emulator",
+        )
+        cursor = self.new_cursor()
+        self._store.update(record, cursor=cursor)
+        try:
+            rows = run_unload(cursor, unload, translated.duckdb_sql, s3_client)
+        except (duckdb.Error, ValueError) as error:
+            message = str(error).strip()
+            raise StatementFailure(message if message.startswith("ERROR:") else f"ERROR: {message}") from error
+        finally:
+            self._store.update(record, cursor=None)
+            cursor.close()
+        return {"has_result_set": False, "result_rows": rows, "result_size": -1}
 
     @staticmethod
     def _execute_command(cursor: Any, sql: str, parameters: dict[str, str] | None) -> dict[str, Any]:
