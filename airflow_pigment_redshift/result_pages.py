@@ -1,11 +1,12 @@
 """Read Data API result pages over signed HTTP, decoded with orjson, one page ahead of the writer.
 
 botocore spends most of a result page's time in its response handling: it decodes the body
-and then walks the output shape cell by cell. The page body is plain JSON, so this module
+and then walks the output shape cell by cell. The page body is plain JSON. So this module
 signs each ``GetStatementResult``/``GetStatementResultV2`` request with botocore's SigV4
-signer and the hook's credentials, sends it over a kept-alive ``http.client`` connection (through botocore's HTTP session
-when the client configuration sets proxies), with the client's TLS verification and timeouts,
-and decodes the body with orjson. A background thread fetches the next page while the caller writes the current one.
+signer and the hook's credentials, and decodes the body with orjson. Requests go over a
+kept-alive ``http.client`` connection with the client's TLS verification and timeouts, or
+through botocore's HTTP session when the client configuration sets proxies. A background
+thread fetches the next page while the caller writes the current one.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Export a query result larger than the Data API's result limit through ``UNLOAD`` to S3.
 
-The Data API returns at most 500 MB of result per statement (older AWS pages say 100 MB).
+The Data API returns at most 500 MB of result per statement (older AWS pages give 100 MB).
 Beyond that, the query runs again as ``UNLOAD ('...') TO 's3://...' FORMAT CSV HEADER``, the
 CSV parts are streamed from S3 into the Pigment CSV file, and the prefix is deleted.
 """
@@ -30,7 +30,7 @@ _CHUNK_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class UnloadSettings:
-    """Where and how a result is unloaded.
+    """Target prefix, IAM role and part size of an UNLOAD export.
 
     :param s3_prefix: ``s3://bucket/prefix``; each export writes under a new sub-prefix of it.
     :param iam_role: ARN of the IAM role Redshift assumes to write to S3, or ``default``.

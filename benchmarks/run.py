@@ -160,10 +160,17 @@ def run_reader(name: str, arguments: list[str], environment: dict[str, str]) -> 
     return json.loads(lines[-1])
 
 
-def benchmark_readers(rows_list: list[int], repeat: int, readers: list[str]) -> dict[str, Any]:
-    """Run every reader ``repeat`` times per row count and return the medians per reader."""
+def benchmark_readers(
+    rows_list: list[int], repeat: int, readers: list[str]
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Run every reader ``repeat`` times per row count.
+
+    :return: the medians per row count and reader, and the emulator's execution time of the
+        CSV and JSON statements per row count.
+    """
     database = prepare_database()
     runs: dict[str, Any] = {}
+    statement_seconds: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pigment-") as pigment_dir, tempfile.TemporaryDirectory(
         prefix="bench-airflow-"
     ) as airflow_home:
@@ -212,8 +219,8 @@ def benchmark_readers(rows_list: list[int], repeat: int, readers: list[str]) -> 
                 runs[str(rows)] = {
                     name: summarize(rows, values) for name, values in samples.items()
                 }
-                runs[str(rows)]["_statement_seconds"] = {"CSV": csv_seconds, "JSON": json_seconds}
-    return runs
+                statement_seconds[str(rows)] = {"CSV": round(csv_seconds, 2), "JSON": round(json_seconds, 2)}
+    return runs, statement_seconds
 
 
 def summarize(rows: int, samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -262,7 +269,7 @@ def render_report(results: dict[str, Any]) -> str:
         "",
     ]
     for rows, by_reader in results["runs"].items():
-        readers = {name: value for name, value in by_reader.items() if not name.startswith("_")}
+        readers = by_reader
         lines += [
             f"### {int(rows):,} rows",
             "",
@@ -276,7 +283,7 @@ def render_report(results: dict[str, Any]) -> str:
                 f"| {name} | {value['wall_s']:.2f} | {value['rows_per_s']:,} | {value['peak_rss_mib']:.0f} | "
                 f"{ratio(csv_speed, value['rows_per_s'])} | {ratio(value['wall_s'], download)} |"
             )
-        statement = by_reader.get("_statement_seconds", {})
+        statement = results.get("statement_seconds", {}).get(rows, {})
         lines += [
             "",
             f"Statement execution and page rendering in the emulator (not in the times above, except "
@@ -300,17 +307,17 @@ def render_report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: dict[str, Any]) -> None:
-    """Replace the generated part of BENCHMARKS.md, keeping the text around it."""
+def write_report(results: dict[str, Any], report: Path = REPORT) -> None:
+    """Replace the generated part of the report (BENCHMARKS.md), keeping the text around it."""
     generated = render_report(results)
-    text = REPORT.read_text() if REPORT.is_file() else f"# Benchmarks\n\n{BEGIN_MARK}\n{END_MARK}\n"
+    text = report.read_text() if report.is_file() else f"# Benchmarks\n\n{BEGIN_MARK}\n{END_MARK}\n"
     if BEGIN_MARK in text and END_MARK in text:
         before, rest = text.split(BEGIN_MARK, 1)
         after = rest.split(END_MARK, 1)[1]
         text = before + generated + after
     else:
         text = text.rstrip("\n") + "\n\n" + generated + "\n"
-    REPORT.write_text(text)
+    report.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", nargs="+", choices=list(READERS), default=list(READERS))
     parser.add_argument("--trigger-statements", type=int, default=500)
     parser.add_argument("--skip-trigger", action="store_true")
-    parser.add_argument("--output", type=Path, default=RESULTS_JSON)
+    parser.add_argument("--output", type=Path, default=RESULTS_JSON, help="results JSON file")
+    parser.add_argument("--report", type=Path, default=REPORT, help="Markdown report to update")
     arguments = parser.parse_args(argv)
 
     command = " ".join([".venv/bin/python -m benchmarks.run", *map(shlex.quote, (argv or sys.argv[1:]))])
@@ -330,12 +338,14 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
         "repeat": arguments.repeat,
-        "runs": benchmark_readers(arguments.rows, arguments.repeat, arguments.readers),
     }
+    results["runs"], results["statement_seconds"] = benchmark_readers(
+        arguments.rows, arguments.repeat, arguments.readers
+    )
     if not arguments.skip_trigger:
         results["trigger_scale"] = run_trigger_scale(arguments.trigger_statements)
     arguments.output.write_text(json.dumps(results, indent=2) + "\n")
-    write_report(results)
+    write_report(results, arguments.report)
     print(render_report(results))
     return 0
 
