@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
@@ -23,6 +24,8 @@ from tenacity import (
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
 
 from airflow_pigment_redshift import __version__
+from airflow_pigment_redshift.connection_fields import PIGMENT_BEHAVIOUR, PIGMENT_FIELDS, legacy_form_widgets
+from airflow_pigment_redshift.connection_settings import PigmentConnectionSettings
 from airflow_pigment_redshift.exceptions import PigmentImportTimeoutError, PigmentRequestError
 
 DEFAULT_BASE_URL = "https://pigment.app"
@@ -55,10 +58,14 @@ class PigmentSettings:
 
     :param base_url: root URL, e.g. ``https://pigment.app``.
     :param api_key: Import API key, sent as a Bearer token.
+    :param request_timeout: seconds per request from the connection, or None for the hook's timeout.
+    :param key_expires_on: expiration date of the key (it works until the day before), if known.
     """
 
     base_url: str
     api_key: str
+    request_timeout: float | None = None
+    key_expires_on: date | None = None
 
     def __repr__(self) -> str:
         return f"PigmentSettings(base_url={self.base_url!r}, api_key='***')"
@@ -115,7 +122,24 @@ class PigmentHook(BaseHook):
     ) -> None:
         super().__init__()
         self.pigment_conn_id = pigment_conn_id
+        self._explicit_timeout = timeout is not None
         self.timeout = httpx.Timeout(timeout) if isinstance(timeout, (int, float)) else timeout or DEFAULT_TIMEOUT
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the custom form fields for Airflow versions that read hook methods (2.x, 3.0, 3.1)."""
+        return legacy_form_widgets(PIGMENT_FIELDS)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the standard-field behaviour for Airflow versions that read hook methods."""
+        return PIGMENT_BEHAVIOUR.legacy()
+
+    def _client_timeout(self, settings: PigmentSettings) -> httpx.Timeout:
+        """Return the hook's explicit timeout, else the connection's request timeout, else the default."""
+        if self._explicit_timeout or settings.request_timeout is None:
+            return self.timeout
+        return httpx.Timeout(settings.request_timeout)
 
     @cached_property
     def settings(self) -> PigmentSettings:
@@ -132,14 +156,18 @@ class PigmentHook(BaseHook):
         return self._settings_from_connection(connection)
 
     def _settings_from_connection(self, connection: Any) -> PigmentSettings:
-        api_key = (connection.password or "").strip()
-        if not api_key:
-            raise AirflowException(
-                f"Connection {self.pigment_conn_id!r} has no Import API key. Create an Import key in "
-                "Pigment (Workspace Settings > API Keys) and put it in the connection's password."
-            )
-        base_url = (connection.extra_dejson.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        return PigmentSettings(base_url=base_url, api_key=api_key)
+        validated = PigmentConnectionSettings.from_connection(
+            connection.conn_id or self.pigment_conn_id,
+            connection.password,
+            connection.extra_dejson,
+            default_base_url=DEFAULT_BASE_URL,
+        )
+        return PigmentSettings(
+            base_url=validated.base_url,
+            api_key=validated.api_key,
+            request_timeout=validated.request_timeout,
+            key_expires_on=validated.key_expires_on,
+        )
 
     def _headers(self, settings: PigmentSettings) -> dict[str, str]:
         return {
@@ -151,7 +179,9 @@ class PigmentHook(BaseHook):
     def get_client(self) -> httpx.Client:
         """Return an HTTP client bound to the connection's base URL and key."""
         settings = self.settings
-        return httpx.Client(base_url=settings.base_url, headers=self._headers(settings), timeout=self.timeout)
+        return httpx.Client(
+            base_url=settings.base_url, headers=self._headers(settings), timeout=self._client_timeout(settings)
+        )
 
     def push_csv(self, configuration_id: str, csv_path: str | Path) -> str:
         """Start an import by sending a CSV file, streamed from disk, and return the import id.
@@ -213,7 +243,9 @@ class PigmentHook(BaseHook):
     async def get_async_client(self) -> httpx.AsyncClient:
         """Return an async HTTP client bound to the connection's base URL and key."""
         settings = await self.aget_settings()
-        return httpx.AsyncClient(base_url=settings.base_url, headers=self._headers(settings), timeout=self.timeout)
+        return httpx.AsyncClient(
+            base_url=settings.base_url, headers=self._headers(settings), timeout=self._client_timeout(settings)
+        )
 
     def wait_for_import(self, import_id: str, *, timeout: float, poll_interval: float = 5.0) -> dict[str, Any]:
         """Poll an import until it is Completed or Failed and return the final report.

@@ -13,6 +13,8 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
 from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_pigment_redshift.connection_fields import REDSHIFT_BEHAVIOUR, REDSHIFT_FIELDS, legacy_form_widgets
+from airflow_pigment_redshift.connection_settings import NON_AWS_EXTRA_KEYS, RedshiftConnectionSettings
 from airflow_pigment_redshift.csv_stream import ResultCsvWriter
 from airflow_pigment_redshift.exceptions import (
     StatementAbortedError,
@@ -25,8 +27,7 @@ if TYPE_CHECKING:
 
 ResultFormat = Literal["CSV", "JSON"]
 
-# Extra keys that describe the Redshift target; every other extra key is AWS connection
-# configuration (region_name, endpoint_url, role_arn, service_config, ...) for the amazon provider.
+# Extra keys that describe the Redshift target and can be overridden by the task.
 _TARGET_EXTRA_KEYS = ("cluster_identifier", "db_user", "database")
 
 # The Data API accepts WaitTimeSeconds from 1 to 30.
@@ -51,21 +52,38 @@ class StatementStatus(str, Enum):
 
 @dataclass(frozen=True)
 class RedshiftTarget:
-    """Statement target: the cluster, the database user and the database.
+    """Statement target: the cluster or workgroup, how to authenticate, and the database.
 
-    :param cluster_identifier: provisioned cluster identifier.
-    :param db_user: database user the statement runs as.
+    :param cluster_identifier: provisioned cluster identifier, or None with a workgroup.
+    :param db_user: database user the statement runs as, with temporary credentials.
     :param database: database name.
+    :param workgroup_name: Redshift Serverless workgroup, or None with a cluster.
+    :param secret_arn: Secrets Manager secret holding the database credentials.
     """
 
-    cluster_identifier: str
+    cluster_identifier: str | None
     db_user: str | None
     database: str
+    workgroup_name: str | None = None
+    secret_arn: str | None = None
+
+    @property
+    def description(self) -> str:
+        """Return the cluster or workgroup as text, e.g. ``cluster analytics``."""
+        if self.workgroup_name:
+            return f"workgroup {self.workgroup_name}"
+        return f"cluster {self.cluster_identifier}"
 
     def as_request(self) -> dict[str, str]:
         """Return the target as ``ExecuteStatement`` keyword arguments."""
-        request = {"ClusterIdentifier": self.cluster_identifier, "Database": self.database}
-        if self.db_user:
+        request = {"Database": self.database}
+        if self.workgroup_name:
+            request["WorkgroupName"] = self.workgroup_name
+        else:
+            request["ClusterIdentifier"] = self.cluster_identifier or ""
+        if self.secret_arn:
+            request["SecretArn"] = self.secret_arn
+        elif self.db_user:
             request["DbUser"] = self.db_user
         return request
 
@@ -150,6 +168,27 @@ class RedshiftDataApiHook(AwsBaseHook):
             "database": database,
         }
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the custom form fields for Airflow versions that read hook methods (2.x, 3.0, 3.1)."""
+        return legacy_form_widgets(REDSHIFT_FIELDS)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the standard-field behaviour for Airflow versions that read hook methods."""
+        return REDSHIFT_BEHAVIOUR.legacy()
+
+    @cached_property
+    def settings(self) -> RedshiftConnectionSettings:
+        """The connection's validated settings.
+
+        :raises InvalidConnectionError: when the connection's fields contradict each other.
+        """
+        connection = self.get_connection(self.redshift_conn_id)
+        return RedshiftConnectionSettings.from_connection(
+            connection.conn_id, connection.login, connection.password, connection.extra_dejson
+        )
+
     @cached_property
     def _connection_extra(self) -> dict[str, Any]:
         if not self.redshift_conn_id:
@@ -165,7 +204,7 @@ class RedshiftDataApiHook(AwsBaseHook):
         aws_extra = {
             key: value
             for key, value in connection.extra_dejson.items()
-            if key not in _TARGET_EXTRA_KEYS and value not in (None, "")
+            if key not in NON_AWS_EXTRA_KEYS and value not in (None, "")
         }
         # from_connection_metadata stamps conn_type "aws" so the wrapper accepts this
         # connection type; the second wrapper applies the hook's own region and client settings.
@@ -184,20 +223,29 @@ class RedshiftDataApiHook(AwsBaseHook):
     @cached_property
     def target(self) -> RedshiftTarget:
         """The cluster, database user and database, from the connection and the overrides."""
-        values = {
-            key: self._target_overrides[key] or self._connection_extra.get(key) for key in _TARGET_EXTRA_KEYS
-        }
-        missing = [key for key in ("cluster_identifier", "database") if not values[key]]
+        settings = self.settings if self.redshift_conn_id else None
+        overrides = self._target_overrides
+        workgroup_name = settings.workgroup_name if settings and not overrides["cluster_identifier"] else None
+        cluster_identifier = overrides["cluster_identifier"] or (settings.cluster_identifier if settings else None)
+        database = overrides["database"] or (settings.database if settings else None)
+        missing = [
+            name
+            for name, value in (("cluster_identifier or workgroup_name", cluster_identifier or workgroup_name),
+                                ("database", database))
+            if not value
+        ]
         if missing:
             raise AirflowException(
                 f"Connection {self.redshift_conn_id!r} does not set {', '.join(missing)}. "
-                "Fill in 'Redshift cluster name' and 'Default database name' on the connection, "
-                "or pass cluster_identifier/database to the task."
+                "Fill in 'Redshift cluster name' (or 'Redshift Serverless workgroup') and 'Default database "
+                "name' on the connection, or pass cluster_identifier/database to the task."
             )
         return RedshiftTarget(
-            cluster_identifier=values["cluster_identifier"],
-            db_user=values["db_user"],
-            database=values["database"],
+            cluster_identifier=None if workgroup_name else cluster_identifier,
+            db_user=overrides["db_user"] or (settings.db_user if settings else None),
+            database=database or "",
+            workgroup_name=workgroup_name,
+            secret_arn=settings.secret_arn if settings else None,
         )
 
     @cached_property
@@ -237,11 +285,11 @@ class RedshiftDataApiHook(AwsBaseHook):
         response = self.conn.execute_statement(**request)
         statement_id = response["Id"]
         self.log.info(
-            "Submitted Redshift statement %s to cluster %s, database %s, as user %s.",
+            "Submitted Redshift statement %s to %s, database %s, as user %s.",
             statement_id,
-            request["ClusterIdentifier"],
+            self.target.description,
             request["Database"],
-            request.get("DbUser", "(IAM identity)"),
+            request.get("DbUser") or ("(from the secret)" if "SecretArn" in request else "(IAM identity)"),
         )
         return statement_id
 
