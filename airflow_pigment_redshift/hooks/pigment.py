@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -24,8 +25,9 @@ from tenacity import (
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
 
 from airflow_pigment_redshift import __version__
+from airflow_pigment_redshift.connection_check import describe_key_expiry
 from airflow_pigment_redshift.connection_fields import PIGMENT_BEHAVIOUR, PIGMENT_FIELDS, legacy_form_widgets
-from airflow_pigment_redshift.connection_settings import PigmentConnectionSettings
+from airflow_pigment_redshift.connection_settings import InvalidConnectionError, PigmentConnectionSettings
 from airflow_pigment_redshift.exceptions import PigmentImportTimeoutError, PigmentRequestError
 
 DEFAULT_BASE_URL = "https://pigment.app"
@@ -181,6 +183,52 @@ class PigmentHook(BaseHook):
         settings = self.settings
         return httpx.Client(
             base_url=settings.base_url, headers=self._headers(settings), timeout=self._client_timeout(settings)
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that Pigment accepts the key, without importing anything, and report its expiry.
+
+        Called by the Test button of the Airflow UI. It never raises.
+
+        :return: whether the key works, and the message for the user.
+        """
+        # NOTE: Pigment documents no endpoint that only checks a key. The probe asks for the status
+        # of a random import id: 404 ("import not found") means the key was accepted, 401 that it
+        # was rejected. It starts no import and changes nothing.
+        try:
+            settings = self.settings
+        except InvalidConnectionError as error:
+            return False, str(error)
+        except Exception as error:
+            self.log.warning("Connection test of %s failed unexpectedly: %s", self.pigment_conn_id, error)
+            return False, f"Connection test failed: {type(error).__name__}: {error}"
+
+        valid, expiry = describe_key_expiry(settings.key_expires_on, date.today())
+        probe_id = str(uuid.uuid4())
+        try:
+            with self.get_client() as client:
+                response = client.get(STATUS_PATH.format(import_id=probe_id))
+        except httpx.HTTPError as error:
+            self.log.warning("Connection test of %s: %s unreachable: %s", self.pigment_conn_id, settings.base_url, error)
+            return False, (
+                f"Could not reach {settings.base_url}: {type(error).__name__}: {error}. Fix: check 'Base URL', "
+                "and that the Airflow API server can reach it (proxy, firewall)."
+            )
+
+        status = response.status_code
+        if status == 404:
+            return valid, f"Pigment at {settings.base_url} accepted the Import API key. {expiry}"
+        if status == 401:
+            return False, (
+                f"Pigment at {settings.base_url} rejected the Import API key (HTTP 401). Fix: paste an active "
+                "Import key (Workspace Settings > API Keys); check its expiry date and Pigment's IP allow list. "
+                f"{expiry}"
+            )
+        if status == 429:
+            return False, "Pigment's rate limit was reached (HTTP 429); press Test again in a few minutes."
+        return False, (
+            f"Pigment at {settings.base_url} answered HTTP {status} to a status request for a random import id, "
+            f"where 404 was expected. Check 'Base URL'. Response: {response.text[:300] or '(empty)'}"
         )
 
     def push_csv(self, configuration_id: str, csv_path: str | Path) -> str:

@@ -9,12 +9,19 @@ from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import ClientError
+
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
 from airflow.providers.common.compat.sdk import AirflowException
 
+from airflow_pigment_redshift.connection_check import explain_aws_error, explain_statement_error
 from airflow_pigment_redshift.connection_fields import REDSHIFT_BEHAVIOUR, REDSHIFT_FIELDS, legacy_form_widgets
-from airflow_pigment_redshift.connection_settings import NON_AWS_EXTRA_KEYS, RedshiftConnectionSettings
+from airflow_pigment_redshift.connection_settings import (
+    NON_AWS_EXTRA_KEYS,
+    InvalidConnectionError,
+    RedshiftConnectionSettings,
+)
 from airflow_pigment_redshift.csv_stream import ResultCsvWriter
 from airflow_pigment_redshift.exceptions import (
     StatementAbortedError,
@@ -29,6 +36,9 @@ ResultFormat = Literal["CSV", "JSON"]
 
 # Extra keys that describe the Redshift target and can be overridden by the task.
 _TARGET_EXTRA_KEYS = ("cluster_identifier", "db_user", "database")
+
+# Statement the Test button runs: it needs credentials for the database but reads no table.
+PROBE_SQL = "SELECT 1 AS connection_probe"
 
 # The Data API accepts WaitTimeSeconds from 1 to 30.
 MAX_WAIT_TIME_SECONDS = 30
@@ -343,6 +353,77 @@ class RedshiftDataApiHook(AwsBaseHook):
             self.log.info("Redshift statement %s is %s; waiting.", statement_id, status)
             if not self.supports_long_polling:
                 time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+    def test_connection(self, probe_sql: str = PROBE_SQL, timeout: float = 60.0) -> tuple[bool, str]:
+        """Run a probe statement as the configured database user and explain any failure.
+
+        Called by the Test button of the Airflow UI. It never raises: every failure comes back as
+        ``(False, message)`` naming the cause and the fix.
+
+        :param probe_sql: statement to run; the default reads no table.
+        :param timeout: seconds to wait for the probe statement.
+        :return: whether the probe succeeded, and the message for the user.
+        """
+        try:
+            return self._probe(probe_sql, timeout)
+        except Exception as error:
+            self.log.warning("Connection test of %s failed unexpectedly: %s", self.redshift_conn_id, error)
+            return False, f"Connection test failed: {type(error).__name__}: {error}"
+
+    def _probe(self, probe_sql: str, timeout: float) -> tuple[bool, str]:
+        try:
+            settings = self.settings
+            target = self.target
+        except (InvalidConnectionError, AirflowException) as error:
+            return False, str(error)
+
+        region = self.conn_config.region_name or self.conn.meta.region_name
+        try:
+            identity = self._caller_identity(settings, region)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            return False, "AWS credentials check failed. " + explain_aws_error(
+                details.get("Code", ""), details.get("Message", ""), settings, target.database
+            )
+        if target.secret_arn:
+            database_user = "<user stored in the secret>"
+        elif target.db_user:
+            database_user = target.db_user
+        elif identity.startswith("arn:"):
+            name = identity.rsplit("/", 1)[-1]
+            database_user = f"IAMR:{name}" if ":assumed-role/" in identity or ":role/" in identity else f"IAM:{name}"
+        else:
+            database_user = "<database user mapped from the IAM identity>"
+        summary = (
+            f"identity {identity}, region {region}, {target.description}, database {target.database}, "
+            f"database user {database_user}"
+        )
+
+        try:
+            statement_id = self.execute_statement(probe_sql, statement_name="airflow-connection-test")
+            self.wait_for_statement(statement_id, timeout=timeout, poll_interval=1.0)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            explanation = explain_aws_error(
+                details.get("Code", ""), details.get("Message", ""), settings, target.database
+            )
+            return False, f"Connection test failed ({summary}). {explanation}"
+        except StatementFailedError as error:
+            explanation = explain_statement_error(
+                error.redshift_error, settings, target.database, database_user, probe_sql
+            )
+            return False, f"Connection test failed ({summary}). {explanation}"
+        return True, f"Connection works: probe statement {statement_id} finished ({summary})."
+
+    def _caller_identity(self, settings: RedshiftConnectionSettings, region: str | None) -> str:
+        """Return the caller's ARN from STS, or a description of the credentials when an endpoint override is set."""
+        if settings.endpoint_url:
+            # An endpoint override also redirects STS, which a VPC endpoint or an emulator of the
+            # Data API does not serve, so the identity is described instead of checked.
+            return f"{settings.aws_credentials} (not checked with STS because 'Endpoint override' is set)"
+        # NOTE: this branch calls AWS STS and is not covered by the test suite, which has no STS emulator.
+        sts = self.get_session(region_name=region).client("sts", region_name=region)
+        return sts.get_caller_identity()["Arn"]
 
     def cancel_statement(self, statement_id: str) -> bool:
         """Cancel a running statement; return False when Redshift declined (e.g. it had finished)."""
