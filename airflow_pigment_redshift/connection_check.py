@@ -60,7 +60,7 @@ def explain_aws_error(code: str, message: str, settings: RedshiftConnectionSetti
         )
     if code in ("InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch"):
         return (
-            f"AWS rejected the access key {code}: {message}. Fix: paste the 'Access key ID' and 'Secret access key' "
+            f"AWS rejected the access key ({code}: {message}). Fix: paste the 'Access key ID' and 'Secret access key' "
             "of an active key of the IAM user (IAM console > Users > Security credentials)."
         )
     if code == "ExpiredTokenException":

@@ -22,7 +22,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_pigment_redshift import __version__
 from airflow_pigment_redshift.connection_check import describe_key_expiry

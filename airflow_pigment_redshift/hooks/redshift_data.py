@@ -34,9 +34,6 @@ if TYPE_CHECKING:
 
 ResultFormat = Literal["CSV", "JSON"]
 
-# Extra keys that describe the Redshift target and can be overridden by the task.
-_TARGET_EXTRA_KEYS = ("cluster_identifier", "db_user", "database")
-
 # Statement the Test button runs: it needs credentials for the database but reads no table.
 PROBE_SQL = "SELECT 1 AS connection_probe"
 
@@ -200,12 +197,6 @@ class RedshiftDataApiHook(AwsBaseHook):
         )
 
     @cached_property
-    def _connection_extra(self) -> dict[str, Any]:
-        if not self.redshift_conn_id:
-            return {}
-        return dict(self.get_connection(self.redshift_conn_id).extra_dejson)
-
-    @cached_property
     def conn_config(self) -> AwsConnectionWrapper:
         """AWS connection settings built from the ``pigment_redshift`` connection."""
         if not self.redshift_conn_id:
@@ -238,12 +229,11 @@ class RedshiftDataApiHook(AwsBaseHook):
         workgroup_name = settings.workgroup_name if settings and not overrides["cluster_identifier"] else None
         cluster_identifier = overrides["cluster_identifier"] or (settings.cluster_identifier if settings else None)
         database = overrides["database"] or (settings.database if settings else None)
-        missing = [
-            name
-            for name, value in (("cluster_identifier or workgroup_name", cluster_identifier or workgroup_name),
-                                ("database", database))
-            if not value
-        ]
+        missing = []
+        if not (cluster_identifier or workgroup_name):
+            missing.append("cluster_identifier or workgroup_name")
+        if not database:
+            missing.append("database")
         if missing:
             raise AirflowException(
                 f"Connection {self.redshift_conn_id!r} does not set {', '.join(missing)}. "
