@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, timedelta
 
 import pytest
@@ -153,8 +154,6 @@ def test_invalid_connection_reported_without_request(start_redshift, monkeypatch
 
 
 def _default_connection() -> str:
-    import os
-
     return os.environ["AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT"]
 
 
@@ -234,3 +233,26 @@ def test_pigment_invalid_connection_reported(monkeypatch):
 
 def test_status_path_probe_uses_random_import_id():
     assert "{import_id}" in STATUS_PATH
+
+
+def test_airflow_test_path_runs_both_hooks(start_redshift, pigment_connection, monkeypatch):
+    """Airflow's Test button calls Connection.test_connection(), which builds the hook by connection type."""
+    from airflow.models.connection import Connection
+
+    start_redshift()
+    pigment_connection()
+    for env_name, conn_id in (("AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT", "redshift_probe"),
+                              ("AIRFLOW_CONN_PIGMENT_DEFAULT", "pigment_probe")):
+        stored = json.loads(os.environ[env_name])
+        connection = Connection(
+            conn_id=conn_id,
+            conn_type=stored["conn_type"],
+            login=stored.get("login"),
+            password=stored.get("password"),
+            extra=json.dumps(stored["extra"]),
+        )
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection.as_json())
+
+        ok, message = connection.test_connection()
+
+        assert ok, message
