@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from airflow_pigment_redshift.connection_settings import InvalidConnectionError, RedshiftConnectionSettings
 from airflow_pigment_redshift.setup_assistant import SetupError, SetupRequest, account_id_from_settings, render
@@ -39,13 +41,32 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what is written to file descriptor 1 to stderr, so stdout has only the assistant's output.
+
+    Airflow's logger writes its messages to stdout through a stream it captured at start-up, so
+    the redirection is done on the file descriptor rather than on ``sys.stdout``.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command and return the process exit code."""
     arguments = _parse_arguments(argv)
     from airflow.providers.common.compat.sdk import BaseHook
 
     try:
-        connection = BaseHook.get_connection(arguments.conn_id)
+        with _stdout_to_stderr():
+            connection = BaseHook.get_connection(arguments.conn_id)
         settings = RedshiftConnectionSettings.from_connection(
             connection.conn_id, connection.login, connection.password, connection.extra_dejson
         )

@@ -223,7 +223,14 @@ def render(request: SetupRequest) -> str:
     import json
 
     settings = request.settings
-    identity = f"the role {settings.role_arn}" if settings.role_arn else "the IAM user whose access key is on the connection"
+    if settings.role_arn:
+        identity = f"the role {settings.role_arn}"
+    elif settings.access_key_id:
+        identity = "the IAM user whose access key is on the connection"
+    elif request.iam_identity:
+        identity = f"the IAM {request.iam_identity.replace('/', ' ')} that the workers' AWS credentials belong to"
+    else:
+        identity = "the IAM identity of the workers' default AWS credentials"
     lines = [
         f"# Setup of connection {settings.conn_id!r}: {settings.target_description}, database {settings.database}, "
         f"region {settings.region_name}.",

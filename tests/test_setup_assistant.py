@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -170,3 +171,20 @@ def test_module_entry_point_runs(monkeypatch):
     )
 
     assert "--workgroup-id" in result.stdout
+
+
+def test_module_stdout_has_only_output():
+    connection = {"conn_type": "pigment_redshift",
+                  "extra": {"region_name": "eu-west-1", "workgroup_name": "analytics-wg", "database": "dev"}}
+    environment = {**os.environ, "AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT": json.dumps(connection)}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_pigment_redshift", "setup", "--account-id", ACCOUNT,
+         "--workgroup-id", WORKGROUP_ID, "--iam-identity", "user/pigment_aws_user", "--table", "tpch.orders"],
+        capture_output=True, text=True, check=True, env=environment,
+    )
+    policy_text = result.stdout.split("# 1. IAM policy")[1].split("\n", 1)[1].split("\n\n# 2.")[0]
+
+    assert result.stdout.startswith("# Setup of connection 'pigment_redshift_default': workgroup analytics-wg")
+    assert json.loads(policy_text)["Version"] == "2012-10-17"
+    assert result.stdout.rstrip().endswith('GRANT SELECT ON TABLE tpch.orders TO "IAM:pigment_aws_user";')
