@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
@@ -20,9 +22,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseHook
+from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_pigment_redshift import __version__
+from airflow_pigment_redshift.connection_check import describe_key_expiry
+from airflow_pigment_redshift.connection_fields import PIGMENT_BEHAVIOUR, PIGMENT_FIELDS, legacy_form_widgets
+from airflow_pigment_redshift.connection_settings import InvalidConnectionError, PigmentConnectionSettings
 from airflow_pigment_redshift.exceptions import PigmentImportTimeoutError, PigmentRequestError
 
 DEFAULT_BASE_URL = "https://pigment.app"
@@ -55,10 +60,14 @@ class PigmentSettings:
 
     :param base_url: root URL, e.g. ``https://pigment.app``.
     :param api_key: Import API key, sent as a Bearer token.
+    :param request_timeout: seconds per request from the connection, or None for the hook's timeout.
+    :param key_expires_on: expiration date of the key (it works until the day before), if known.
     """
 
     base_url: str
     api_key: str
+    request_timeout: float | None = None
+    key_expires_on: date | None = None
 
     def __repr__(self) -> str:
         return f"PigmentSettings(base_url={self.base_url!r}, api_key='***')"
@@ -115,7 +124,24 @@ class PigmentHook(BaseHook):
     ) -> None:
         super().__init__()
         self.pigment_conn_id = pigment_conn_id
+        self._explicit_timeout = timeout is not None
         self.timeout = httpx.Timeout(timeout) if isinstance(timeout, (int, float)) else timeout or DEFAULT_TIMEOUT
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the custom form fields for Airflow versions that read hook methods (2.x, 3.0, 3.1)."""
+        return legacy_form_widgets(PIGMENT_FIELDS)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the standard-field behaviour for Airflow versions that read hook methods."""
+        return PIGMENT_BEHAVIOUR.legacy()
+
+    def _client_timeout(self, settings: PigmentSettings) -> httpx.Timeout:
+        """Return the hook's explicit timeout, else the connection's request timeout, else the default."""
+        if self._explicit_timeout or settings.request_timeout is None:
+            return self.timeout
+        return httpx.Timeout(settings.request_timeout)
 
     @cached_property
     def settings(self) -> PigmentSettings:
@@ -132,14 +158,18 @@ class PigmentHook(BaseHook):
         return self._settings_from_connection(connection)
 
     def _settings_from_connection(self, connection: Any) -> PigmentSettings:
-        api_key = (connection.password or "").strip()
-        if not api_key:
-            raise AirflowException(
-                f"Connection {self.pigment_conn_id!r} has no Import API key. Create an Import key in "
-                "Pigment (Workspace Settings > API Keys) and put it in the connection's password."
-            )
-        base_url = (connection.extra_dejson.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        return PigmentSettings(base_url=base_url, api_key=api_key)
+        validated = PigmentConnectionSettings.from_connection(
+            connection.conn_id or self.pigment_conn_id,
+            connection.password,
+            connection.extra_dejson,
+            default_base_url=DEFAULT_BASE_URL,
+        )
+        return PigmentSettings(
+            base_url=validated.base_url,
+            api_key=validated.api_key,
+            request_timeout=validated.request_timeout,
+            key_expires_on=validated.key_expires_on,
+        )
 
     def _headers(self, settings: PigmentSettings) -> dict[str, str]:
         return {
@@ -151,7 +181,55 @@ class PigmentHook(BaseHook):
     def get_client(self) -> httpx.Client:
         """Return an HTTP client bound to the connection's base URL and key."""
         settings = self.settings
-        return httpx.Client(base_url=settings.base_url, headers=self._headers(settings), timeout=self.timeout)
+        return httpx.Client(
+            base_url=settings.base_url, headers=self._headers(settings), timeout=self._client_timeout(settings)
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that Pigment accepts the key, without importing anything, and report its expiry.
+
+        Called by the Test button of the Airflow UI. It never raises.
+
+        :return: whether the key works, and the message for the user.
+        """
+        # NOTE: Pigment documents no endpoint that only checks a key. The probe asks for the status
+        # of a random import id: 404 ("import not found") means the key was accepted, 401 that it
+        # was rejected. It starts no import and changes nothing.
+        try:
+            settings = self.settings
+        except InvalidConnectionError as error:
+            return False, str(error)
+        except Exception as error:
+            self.log.warning("Connection test of %s failed unexpectedly: %s", self.pigment_conn_id, error)
+            return False, f"Connection test failed: {type(error).__name__}: {error}"
+
+        valid, expiry = describe_key_expiry(settings.key_expires_on, date.today())
+        probe_id = str(uuid.uuid4())
+        try:
+            with self.get_client() as client:
+                response = client.get(STATUS_PATH.format(import_id=probe_id))
+        except httpx.HTTPError as error:
+            self.log.warning("Connection test of %s: %s unreachable: %s", self.pigment_conn_id, settings.base_url, error)
+            return False, (
+                f"Could not reach {settings.base_url}: {type(error).__name__}: {error}. Fix: check 'Base URL', "
+                "and that the Airflow API server can reach it (proxy, firewall)."
+            )
+
+        status = response.status_code
+        if status == 404:
+            return valid, f"Pigment at {settings.base_url} accepted the Import API key. {expiry}"
+        if status == 401:
+            return False, (
+                f"Pigment at {settings.base_url} rejected the Import API key (HTTP 401). Fix: paste an active "
+                "Import key (Workspace Settings > API Keys); check its expiry date and Pigment's IP allow list. "
+                f"{expiry}"
+            )
+        if status == 429:
+            return False, "Pigment's rate limit was reached (HTTP 429); press Test again in a few minutes."
+        return False, (
+            f"Pigment at {settings.base_url} answered HTTP {status} to a status request for a random import id, "
+            f"where 404 was expected. Check 'Base URL'. Response: {response.text[:300] or '(empty)'}"
+        )
 
     def push_csv(self, configuration_id: str, csv_path: str | Path) -> str:
         """Start an import by sending a CSV file, streamed from disk, and return the import id.
@@ -213,7 +291,9 @@ class PigmentHook(BaseHook):
     async def get_async_client(self) -> httpx.AsyncClient:
         """Return an async HTTP client bound to the connection's base URL and key."""
         settings = await self.aget_settings()
-        return httpx.AsyncClient(base_url=settings.base_url, headers=self._headers(settings), timeout=self.timeout)
+        return httpx.AsyncClient(
+            base_url=settings.base_url, headers=self._headers(settings), timeout=self._client_timeout(settings)
+        )
 
     def wait_for_import(self, import_id: str, *, timeout: float, poll_interval: float = 5.0) -> dict[str, Any]:
         """Poll an import until it is Completed or Failed and return the final report.

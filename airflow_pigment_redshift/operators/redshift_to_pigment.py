@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, BaseOperator, conf
 
+from airflow_pigment_redshift.application_access import check_application_access
 from airflow_pigment_redshift.csv_stream import CsvDialect, PageHeaderMode, ResultCsvWriter
 from airflow_pigment_redshift.exceptions import (
     PigmentImportFailedError,
@@ -86,6 +87,9 @@ class RedshiftToPigmentOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of on a worker. Defaults to
         ``[operators] default_deferrable``.
     :param cancel_on_kill: cancel the Redshift statement when the task is killed.
+    :param application: id or name of the Pigment application the block belongs to. When the
+        Redshift connection's 'Application access' lists applications, the task is rejected
+        before any query runs unless this one is listed.
     """
 
     template_fields: Sequence[str] = ("sql", "configuration_id", "parameters", "database", "csv_header")
@@ -119,6 +123,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         botocore_config: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = True,
+        application: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -157,6 +162,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         self.botocore_config = botocore_config
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
+        self.application = application
         self.statement_id: str | None = None
 
         # The dialect is checked at construction so a DAG with a bad separator fails to parse.
@@ -180,6 +186,7 @@ class RedshiftToPigmentOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         parameters = self._validated_parameters()
         self._validate_configuration_id()
+        check_application_access(self.redshift_hook.settings, self.application)
         self.statement_id = self.redshift_hook.execute_statement(
             self.sql,
             parameters=parameters,
