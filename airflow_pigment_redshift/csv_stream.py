@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
+from airflow_pigment_redshift.validation import result_header
+
 # The Data API's CSV result format uses a comma separator and double-quote quoting.
 _REDSHIFT_DELIMITER = ","
 _REDSHIFT_QUOTE_CHAR = '"'
@@ -87,7 +89,8 @@ class ResultCsvWriter:
 
     :param stream: text stream opened with ``newline=""``; the writer never closes it.
     :param dialect: the CSV layout of the target Pigment import configuration.
-    :param header: column names to write instead of the result's column names.
+    :param header: column names to write instead of the result's column names, one per
+        column, or a dict that renames columns by name.
     :param page_header: ``"auto"`` drops a first line that repeats the column names in each
         CSV record chunk; ``"never"`` keeps every line.
     """
@@ -97,12 +100,17 @@ class ResultCsvWriter:
         stream: TextIO,
         dialect: CsvDialect,
         *,
-        header: Sequence[str] | None = None,
+        header: Sequence[str] | Mapping[str, str] | None = None,
         page_header: PageHeaderMode = "auto",
+        expected_columns: Sequence[str] | None = None,
     ) -> None:
         self._stream = stream
         self._dialect = dialect
-        self._header_override = list(header) if header is not None else None
+        self._header_override: Sequence[str] | Mapping[str, str] | None = (
+            dict(header) if isinstance(header, Mapping) else list(header) if header is not None else None
+        )
+        self._expected_columns = list(expected_columns) if expected_columns is not None else None
+        self._header: list[str] | None = None
         self._page_header = page_header
         self._writer = csv.writer(
             stream,
@@ -118,24 +126,19 @@ class ResultCsvWriter:
     @property
     def header(self) -> list[str] | None:
         """The header row written to the stream, once :meth:`write_header` ran."""
-        if self._column_names is None:
-            return None
-        return self._header_override or self._column_names
+        return self._header
 
     def write_header(self, column_names: Sequence[str]) -> None:
         """Write the header row, using the override when one was given.
 
         :param column_names: column names of the result, from ``ColumnMetadata``.
+        :raises ResultColumnsError: when the columns cannot give the header Pigment expects.
         """
         names = [str(name) for name in column_names]
-        if self._header_override is not None and len(self._header_override) != len(names):
-            raise ValueError(
-                f"The header override has {len(self._header_override)} names "
-                f"({self._header_override}) but the query returns {len(names)} columns ({names}). "
-                "Give one header name per selected column."
-            )
+        header = result_header(names, csv_header=self._header_override, expected_columns=self._expected_columns)
         self._column_names = names
-        self._writer.writerow(self.header)
+        self._header = header
+        self._writer.writerow(header)
 
     def write_json_records(self, records: Iterable[Sequence[Mapping[str, Any]]]) -> int:
         """Write the rows of one ``GetStatementResult`` page.
