@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, mask_secret
 
 from airflow_pigment_redshift.csv_stream import ResultCsvWriter
 from airflow_pigment_redshift.exceptions import (
@@ -102,6 +102,21 @@ def raise_for_statement_status(description: Mapping[str, Any]) -> None:
         raise StatementAbortedError(statement_id, description.get("Error", ""))
 
 
+# Extra keys whose values are AWS credentials, registered with the secrets masker on every read.
+_SECRET_EXTRA_KEYS = ("aws_secret_access_key", "aws_session_token")
+
+
+def mask_connection_secrets(password: str | None, extra: Mapping[str, Any]) -> None:
+    """Register the secret access key and session token of a connection with Airflow's secrets masker.
+
+    :param password: the connection's password, which contains the secret access key.
+    :param extra: the connection's extra, which may contain ``aws_session_token`` and ``aws_secret_access_key``.
+    """
+    for value in (password, *(extra.get(key) for key in _SECRET_EXTRA_KEYS)):
+        if isinstance(value, str) and value:
+            mask_secret(value)
+
+
 class RedshiftDataApiHook(AwsBaseHook):
     """Run one SQL statement through the Redshift Data API and stream its result.
 
@@ -162,6 +177,7 @@ class RedshiftDataApiHook(AwsBaseHook):
         if not self.redshift_conn_id:
             return super().conn_config
         connection = self.get_connection(self.redshift_conn_id)
+        mask_connection_secrets(connection.password, connection.extra_dejson)
         aws_extra = {
             key: value
             for key, value in connection.extra_dejson.items()
