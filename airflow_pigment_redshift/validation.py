@@ -425,6 +425,28 @@ def result_header(
     return header
 
 
+class ResultValueError(PigmentRedshiftError, ValueError):
+    """A result value cannot be written in the CSV file sent to Pigment.
+
+    Raised while the result is written to the local file, before anything is pushed.
+    """
+
+
+def unencodable_value_error(error: UnicodeEncodeError, statement_id: str) -> ResultValueError:
+    """Build the error for a result character that the CSV encoding cannot represent.
+
+    :param error: the error raised while writing the CSV file.
+    :param statement_id: the Data API statement whose result was being written.
+    """
+    characters = error.object[error.start : error.end]
+    context = error.object[max(0, error.start - 30) : error.end + 30]
+    return ResultValueError(
+        f"The result of Redshift statement {statement_id} contains {characters!r}, which the CSV encoding "
+        f"{error.encoding!r} cannot represent (near {context!r}). Nothing was pushed to Pigment. Set "
+        "csv_encoding='utf-8' if the import configuration accepts it, or replace the characters in the SQL."
+    )
+
+
 def _short(value: Any) -> str:
     """Return ``repr(value)``, shortened to keep error messages readable."""
     text = repr(value)

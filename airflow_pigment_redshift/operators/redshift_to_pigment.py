@@ -30,7 +30,7 @@ from airflow_pigment_redshift.hooks.redshift_data import (
 )
 from airflow_pigment_redshift.triggers.pigment_import import PigmentImportTrigger
 from airflow_pigment_redshift.triggers.redshift_statement import RedshiftStatementTrigger
-from airflow_pigment_redshift.validation import validate_task_input
+from airflow_pigment_redshift.validation import unencodable_value_error, validate_task_input
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -268,7 +268,12 @@ class RedshiftToPigmentOperator(BaseOperator):
                     page_header=self.csv_page_header,
                     expected_columns=self.expected_columns,
                 )
-                export = self.redshift_hook.stream_result(statement_id, writer, result_format=self.result_format)
+                try:
+                    export = self.redshift_hook.stream_result(
+                        statement_id, writer, result_format=self.result_format
+                    )
+                except UnicodeEncodeError as error:
+                    raise unencodable_value_error(error, statement_id) from None
             size = csv_path.stat().st_size
             self.log.info(
                 "Wrote %d rows (%d bytes, %d pages) of statement %s as CSV.", export.rows, size, export.pages, statement_id

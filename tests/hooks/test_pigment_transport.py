@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
@@ -13,51 +11,14 @@ from airflow.providers.common.compat.sdk import AirflowException
 from airflow_pigment_redshift.exceptions import PigmentRequestError
 from airflow_pigment_redshift.hooks.pigment import PigmentHook, tls_verify_setting
 from tests.conftest import LINE_ITEMS_CONFIGURATION_ID
+from tests.helpers import RecordingServer, serve
 
 API_KEY = "pigment-key-for-transport-tests"
 
 
-class _RecordingServer(ThreadingHTTPServer):
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.answer = (status, headers, body)
-        self.seen: list[dict[str, str]] = []
-        super().__init__(("127.0.0.1", 0), _RecordingHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _RecordingHandler(BaseHTTPRequestHandler):
-    server: _RecordingServer
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        self.server.seen.append({"path": self.path, "authorization": self.headers.get("Authorization", "")})
-        status, headers, body = self.server.answer
-        self.send_response(status)
-        for name, value in {**headers, "Content-Length": str(len(body))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = _answer  # noqa: N815 - name fixed by BaseHTTPRequestHandler
-    do_POST = _answer  # noqa: N815 - name fixed by BaseHTTPRequestHandler
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature fixed by the base class
-        pass
-
-
-def serve(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> _RecordingServer:
-    server = _RecordingServer(status, headers or {}, body)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return server
-
-
 @pytest.fixture
-def servers() -> Iterator[list[_RecordingServer]]:
-    started: list[_RecordingServer] = []
+def servers() -> Iterator[list[RecordingServer]]:
+    started: list[RecordingServer] = []
     yield started
     for server in started:
         server.shutdown()
