@@ -11,6 +11,9 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+import math
+import re
+from collections.abc import Iterator
 from typing import Any, Literal, TextIO
 
 from airflow_pigment_redshift.validation import result_header
@@ -75,7 +78,7 @@ def json_field_to_text(field: Mapping[str, Any]) -> str | None:
     if "longValue" in field:
         return str(field["longValue"])
     if "doubleValue" in field:
-        return repr(float(field["doubleValue"]))
+        return float_text(float(field["doubleValue"]))
     if "booleanValue" in field:
         return "true" if field["booleanValue"] else "false"
     if "blobValue" in field:
@@ -106,9 +109,11 @@ class ResultCsvWriter:
     ) -> None:
         self._stream = stream
         self._dialect = dialect
-        self._header_override: Sequence[str] | Mapping[str, str] | None = (
-            dict(header) if isinstance(header, Mapping) else list(header) if header is not None else None
-        )
+        self._header_override: Sequence[str] | Mapping[str, str] | None = None
+        if isinstance(header, Mapping):
+            self._header_override = dict(header)
+        elif header is not None:
+            self._header_override = list(header)
         self._expected_columns = list(expected_columns) if expected_columns is not None else None
         self._header: list[str] | None = None
         self._page_header = page_header
@@ -148,7 +153,7 @@ class ResultCsvWriter:
         """
         count = 0
         for record in records:
-            self._writer.writerow(["" if (text := json_field_to_text(f)) is None else text for f in record])
+            self._stream.write(format_csv_row([json_field_to_text(field) for field in record], self._dialect))
             count += 1
         self.rows_written += count
         return count
@@ -168,8 +173,8 @@ class ResultCsvWriter:
             count = self._copy_through(text)
         else:
             count = 0
-            for row in csv.reader(io.StringIO(text, newline=""), delimiter=_REDSHIFT_DELIMITER):
-                self._writer.writerow(row)
+            for row in parse_redshift_csv(text):
+                self._stream.write(format_csv_row(row, self._dialect))
                 count += 1
         self.rows_written += count
         return count
@@ -196,3 +201,88 @@ class ResultCsvWriter:
         if parsed == self._column_names:
             return rest
         return text
+
+
+# A quoted field (group 1, with doubled quotes inside) or an unquoted field (group 2) of the
+# Data API's CSV dialect.
+_REDSHIFT_CSV_FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,"\r\n]*)')
+
+
+def float_text(value: float) -> str:
+    """Return the text of a REAL or DOUBLE PRECISION value, spelling the special values as Redshift does.
+
+    Finite values use Python's shortest round-trip text (``0.1``, ``1e+300``). NaN and the
+    infinities are written ``NaN``, ``Infinity`` and ``-Infinity``, as in Redshift's SQL output.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+def parse_redshift_csv(text: str) -> Iterator[list[str | None]]:
+    """Parse CSV text of the Data API's dialect, keeping NULL apart from the empty string.
+
+    An unquoted empty field is NULL and comes back as None. A quoted empty field (``""``) is
+    the empty string. An empty line is a row with one NULL field.
+
+    :param text: one ``CSVRecords`` chunk (comma separator, double-quote quoting).
+    :raises ValueError: when the text is not valid CSV, for example an unterminated quote.
+    """
+    # NOTE: AWS does not document how the CSV result format writes NULL. This parser assumes an
+    # unquoted empty field, which the Redshift emulator's csv_null and csv_empty_string settings
+    # let tests vary. If Redshift writes both as an unquoted empty field, both become NULL here.
+    position = 0
+    end = len(text)
+    row: list[str | None] = []
+    while position < end:
+        match = _REDSHIFT_CSV_FIELD.match(text, position)
+        assert match is not None  # the unquoted alternative matches the empty string
+        quoted, unquoted = match.groups()
+        row.append(quoted.replace('""', '"') if quoted is not None else (unquoted or None))
+        position = match.end()
+        if position >= end:
+            break
+        if text[position] == ",":
+            position += 1
+            if position >= end:
+                row.append(None)
+            continue
+        if text.startswith("\r\n", position) or text[position] == "\n":
+            position += 2 if text[position] == "\r" else 1
+            yield row
+            row = []
+            continue
+        raise ValueError(
+            f"Invalid CSV from the Data API near {text[max(0, position - 30) : position + 30]!r}: expected "
+            "a separator or a line end after a field. Use result_format='JSON' if this persists."
+        )
+    if row:
+        yield row
+
+
+def format_csv_row(values: Sequence[str | None], dialect: CsvDialect) -> str:
+    """Format one row in a Pigment CSV dialect, keeping NULL apart from the empty string.
+
+    NULL (None) is written as an empty unquoted field and the empty string as two quote
+    characters. A field containing the separator, the quote character, CR or LF is quoted,
+    with inner quote characters doubled. A row whose only field is NULL is written as two quote
+    characters, because readers skip a blank line.
+
+    :param values: the row's cell texts, None for NULL.
+    :param dialect: the CSV layout of the target Pigment import configuration.
+    """
+    quote = dialect.quote_char
+    special = (dialect.delimiter, quote, "\r", "\n")
+    fields: list[str] = []
+    for value in values:
+        if value is None:
+            fields.append("")
+        elif value == "" or any(character in value for character in special):
+            fields.append(quote + value.replace(quote, quote + quote) + quote)
+        else:
+            fields.append(value)
+    if fields == [""]:
+        fields = [quote + quote]
+    return dialect.delimiter.join(fields) + dialect.line_terminator
