@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret, redact
 
 from airflow_pigment_redshift import __version__
 from airflow_pigment_redshift.exceptions import PigmentImportTimeoutError, PigmentRequestError
@@ -298,7 +298,7 @@ def _import_id_from(response: httpx.Response, configuration_id: str) -> str:
         import_id = None
     if isinstance(import_id, str) and _UUID_TEXT.fullmatch(import_id):
         return import_id
-    body = response.text[:500]
+    body = str(redact(response.text[:500]))
     raise PigmentRequestError(
         f"Pigment accepted the CSV for configuration {configuration_id} (HTTP {response.status_code}) but its "
         f"answer has no valid importId (a UUID): {body or '(empty)'}. Check in Pigment whether the import "
@@ -315,7 +315,8 @@ def _raise_for_response(
     if response.is_success:
         return
     status = response.status_code
-    body = response.text[:2000]
+    # The masker replaces the registered Import API key, in case the server echoes the request headers.
+    body = str(redact(response.text[:2000]))
     subject = f"configuration {configuration_id}" if configuration_id else f"import {import_id}"
     hints = {
         400: "Pigment rejected the request (malformed request or size limit exceeded).",

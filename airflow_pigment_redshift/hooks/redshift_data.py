@@ -117,6 +117,23 @@ def mask_connection_secrets(password: str | None, extra: Mapping[str, Any]) -> N
             mask_secret(value)
 
 
+class _MaskedAwsConnectionWrapper(AwsConnectionWrapper):
+    """AWS connection settings whose ``repr()`` hides the secret access key and session token.
+
+    The amazon provider's dataclass ``repr()`` shows both, and a repr can end up in a log line
+    or an exception message.
+    """
+
+    def __repr__(self) -> str:
+        return (
+            f"AwsConnectionWrapper(conn_id={self.conn_id!r}, region_name={self.region_name!r}, "
+            f"aws_access_key_id={self.aws_access_key_id!r}, aws_secret_access_key='***', "
+            f"aws_session_token={'***' if self.aws_session_token else None!r}, endpoint_url={self.endpoint_url!r})"
+        )
+
+    __str__ = __repr__
+
+
 class RedshiftDataApiHook(AwsBaseHook):
     """Run one SQL statement through the Redshift Data API and stream its result.
 
@@ -193,7 +210,7 @@ class RedshiftDataApiHook(AwsBaseHook):
             password=connection.password,
             extra=aws_extra,
         )
-        return AwsConnectionWrapper(
+        return _MaskedAwsConnectionWrapper(
             conn=base, region_name=self._region_name, botocore_config=self._config, verify=self._verify
         )
 
