@@ -26,7 +26,9 @@ DAG_ID = "example_redshift_to_pigment"
 AWS_SECRET_KEY = "wJalrXUtnFEMI-secret-4b2e8d71"
 AWS_SESSION_TOKEN = "FwoGZXIvYXdzE-token-91c0ee5a"
 PIGMENT_KEY = "M2pwLXBpZ21lbnQ-key-7f3a9c02"
-SECRETS = (AWS_SECRET_KEY, AWS_SESSION_TOKEN, PIGMENT_KEY)
+# A key that the Pigment emulator rejects, so the run fails with a 401 error.
+REJECTED_PIGMENT_KEY = "M2pwLXJldm9rZWQ-key-0d4e6b19"
+SECRETS = (AWS_SECRET_KEY, AWS_SESSION_TOKEN, PIGMENT_KEY, REJECTED_PIGMENT_KEY)
 
 
 @pytest.fixture
@@ -44,10 +46,12 @@ def secret_pigment(tmp_path: Path) -> Iterator[PigmentEmulator]:
     emulator.stop()
 
 
-@pytest.fixture
-def secret_connections(
-    monkeypatch: pytest.MonkeyPatch, redshift_emulator: RedshiftDataEmulator, secret_pigment: PigmentEmulator
-) -> tuple[RedshiftDataEmulator, PigmentEmulator]:
+def set_secret_connections(
+    monkeypatch: pytest.MonkeyPatch,
+    redshift_emulator: RedshiftDataEmulator,
+    secret_pigment: PigmentEmulator,
+    pigment_key: str,
+) -> None:
     redshift_connection = {
         "conn_type": "pigment_redshift",
         "login": "AKIATESTACCESSKEY",
@@ -61,11 +65,10 @@ def secret_connections(
             "aws_session_token": AWS_SESSION_TOKEN,
         },
     }
-    pigment_connection = {"conn_type": "pigment", "password": PIGMENT_KEY, "extra": {"base_url": secret_pigment.url}}
+    pigment_connection = {"conn_type": "pigment", "password": pigment_key, "extra": {"base_url": secret_pigment.url}}
     monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT", json.dumps(redshift_connection))
     monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_DEFAULT", json.dumps(pigment_connection))
     monkeypatch.setenv("AIRFLOW_VAR_PIGMENT_LINE_ITEMS_CONFIGURATION_ID", LINE_ITEMS_CONFIGURATION_ID)
-    return redshift_emulator, secret_pigment
 
 
 @pytest.fixture
@@ -105,21 +108,32 @@ def leaks(texts: dict[str, str]) -> list[str]:
     return [f"{secret!r} in {where}" for where, text in texts.items() for secret in SECRETS if secret in text]
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
-def test_dag_runs_leak_no_secret(example_dag, secret_connections, deferrable, capfd, caplog):
+@pytest.mark.parametrize(
+    ("deferrable", "pigment_key"),
+    [(False, PIGMENT_KEY), (True, PIGMENT_KEY), (False, REJECTED_PIGMENT_KEY)],
+    ids=["direct", "deferrable", "rejected-key"],
+)
+def test_dag_runs_leak_no_secret(
+    example_dag, monkeypatch, redshift_emulator, secret_pigment, deferrable, pigment_key, capfd, caplog
+):
     from airflow.providers.common.compat.sdk import redact
     from airflow.utils.state import DagRunState
 
-    _, pigment = secret_connections
+    set_secret_connections(monkeypatch, redshift_emulator, secret_pigment, pigment_key)
     caplog.set_level(logging.DEBUG)
     example_dag.get_task("import_line_items").deferrable = deferrable
 
     dag_run = example_dag.test(logical_date=datetime(1995, 3, 2, tzinfo=timezone.utc))
     out, err = capfd.readouterr()
 
-    assert dag_run.state == DagRunState.SUCCESS
-    [entry] = pigment.ledger()
-    assert entry["status"] == "Completed"
+    if pigment_key == PIGMENT_KEY:
+        assert dag_run.state == DagRunState.SUCCESS
+        [entry] = secret_pigment.ledger()
+        assert entry["status"] == "Completed"
+    else:
+        assert dag_run.state == DagRunState.FAILED
+        assert secret_pigment.ledger() == []
+        assert "HTTP 401" in out + err + "\n".join(record.getMessage() for record in caplog.records)
     # botocore logs the session token in its DEBUG request dump. Finding it in the raw records
     # proves that the scan reads the records before Airflow's masker redacts them.
     raw = "\n".join(record.getMessage() for record in caplog.records)
@@ -131,6 +145,7 @@ def test_dag_runs_leak_no_secret(example_dag, secret_connections, deferrable, ca
         **log_file_texts(),
         **stored_texts(dag_run.run_id),
     }
-    assert any(where.startswith("xcom") for where in texts)
+    if pigment_key == PIGMENT_KEY:
+        assert any(where.startswith("xcom") for where in texts)
     assert any(where.startswith("rendered") for where in texts)
     assert leaks(texts) == []
