@@ -131,10 +131,14 @@ def validate_sql(sql: Any, *, allow_non_read_sql: bool = False) -> tuple[str, ..
         raise InvalidTaskInputError(f"The sql {_short(sql)} contains a NUL character (\\x00); remove it.")
 
     try:
-        expressions = [expression for expression in sqlglot.parse(sql, read="redshift") if expression is not None]
+        parsed = sqlglot.parse(sql, read="redshift")
     except SqlglotError as error:
         log.warning("sqlglot cannot parse the SQL, so it is checked by its tokens only: %s", error)
         return _validate_unparsed_sql(sql, allow_non_read_sql=allow_non_read_sql)
+    # sqlglot returns None for an empty statement and a Semicolon for a comment after the last ';'.
+    expressions = [
+        expression for expression in parsed if expression is not None and not isinstance(expression, exp.Semicolon)
+    ]
 
     if not expressions:
         raise InvalidTaskInputError(f"The sql {_short(sql)} contains no statement: pass one SELECT statement.")
