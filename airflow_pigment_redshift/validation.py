@@ -84,6 +84,9 @@ def validate_task_input(
     csv_header: Sequence[str] | Mapping[str, str] | None = None,
     expected_columns: Sequence[str] | None = None,
     allow_non_read_sql: bool = False,
+    csv_encoding: str = "utf-8",
+    waits: Mapping[str, Any] | None = None,
+    max_skipped_rows: Any = 0,
 ) -> ValidatedInput:
     """Check every task argument that can be checked without Redshift or Pigment.
 
@@ -95,6 +98,9 @@ def validate_task_input(
     :param csv_header: header names by position, or renames by column name.
     :param expected_columns: header the import configuration expects.
     :param allow_non_read_sql: accept statements other than SELECT, such as DDL or DML.
+    :param csv_encoding: Python codec name of the file sent to Pigment.
+    :param waits: poll intervals and timeouts in seconds, by argument name; each must be positive.
+    :param max_skipped_rows: a non-negative integer, or None for no limit.
     :raises InvalidTaskInputError: on the first invalid argument.
     """
     placeholders = validate_sql(sql, allow_non_read_sql=allow_non_read_sql)
@@ -102,6 +108,16 @@ def validate_task_input(
     validated_id = validate_configuration_id(configuration_id)
     validate_dialect(csv_delimiter, csv_quote_char)
     validate_header_arguments(csv_header, expected_columns)
+    validate_encoding(csv_encoding)
+    for argument, seconds in (waits or {}).items():
+        validate_positive_seconds(argument, seconds)
+    if max_skipped_rows is not None and (
+        isinstance(max_skipped_rows, bool) or not isinstance(max_skipped_rows, int) or max_skipped_rows < 0
+    ):
+        raise InvalidTaskInputError(
+            f"Invalid max_skipped_rows {max_skipped_rows!r}: pass a whole number of rows, 0 or more, or None "
+            "to accept any number of skipped rows."
+        )
     return ValidatedInput(sql=sql, parameters=values, configuration_id=validated_id)
 
 
@@ -328,6 +344,32 @@ def validate_dialect(delimiter: Any, quote_char: Any) -> None:
             f"Invalid csv_quote_char {quote_char!r}: Pigment import configurations use '\"' or \"'\". "
             "Set the text delimiter chosen in the import configuration."
         )
+
+
+def validate_encoding(encoding: Any) -> None:
+    """Check that ``encoding`` names a Python text codec.
+
+    :raises InvalidTaskInputError: for an unknown name or a codec that does not encode text.
+    """
+    try:
+        # str.encode raises LookupError for unknown names and for bytes-to-bytes codecs such as base64.
+        is_text_encoding = isinstance(encoding, str) and "".encode(encoding) is not None
+    except LookupError:
+        is_text_encoding = False
+    if not is_text_encoding:
+        raise InvalidTaskInputError(
+            f"Invalid csv_encoding {encoding!r}: use the text encoding of the Pigment import configuration, "
+            "such as 'utf-8' or 'latin-1'."
+        )
+
+
+def validate_positive_seconds(argument: str, seconds: Any) -> None:
+    """Check that a wait argument is a positive, finite number of seconds.
+
+    :raises InvalidTaskInputError: for zero, negative, non-finite or non-numeric values.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
+        raise InvalidTaskInputError(f"Invalid {argument} {seconds!r}: pass a positive number of seconds.")
 
 
 def validate_header_arguments(

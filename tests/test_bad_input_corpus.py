@@ -148,6 +148,15 @@ BEFORE_SUBMISSION = [
     BadInput("header-rename-to-none", {"csv_header": {"price": None}}, named="None"),
     BadInput("expected-columns-as-text", {"expected_columns": "order_key,price"}, named="'order_key,price'"),
     BadInput("expected-columns-repeated", {"expected_columns": ["a", "a"]}, named="['a']"),
+    # Encoding, waits and limits
+    BadInput("encoding-unknown", {"csv_encoding": "utf-9"}, named="'utf-9'"),
+    BadInput("encoding-not-text", {"csv_encoding": "base64"}, named="'base64'"),
+    BadInput("poll-interval-zero", {"poll_interval": 0}, named="poll_interval 0"),
+    BadInput("import-poll-interval-negative", {"import_poll_interval": -1}, named="import_poll_interval -1"),
+    BadInput("statement-timeout-nan", {"statement_timeout": float("nan")}, named="statement_timeout nan"),
+    BadInput("import-timeout-text", {"import_timeout": "3600"}, named="import_timeout '3600'"),
+    BadInput("max-skipped-rows-negative", {"max_skipped_rows": -1}, named="max_skipped_rows -1"),
+    BadInput("max-skipped-rows-fraction", {"max_skipped_rows": 0.5}, named="max_skipped_rows 0.5"),
 ]
 
 

@@ -194,6 +194,14 @@ class RedshiftToPigmentOperator(BaseOperator):
             csv_header=self.csv_header,
             expected_columns=self.expected_columns,
             allow_non_read_sql=self.allow_non_read_sql,
+            csv_encoding=self.csv_encoding,
+            waits={
+                "poll_interval": self.poll_interval,
+                "import_poll_interval": self.import_poll_interval,
+                "statement_timeout": self.statement_timeout,
+                "import_timeout": self.import_timeout,
+            },
+            max_skipped_rows=self.max_skipped_rows,
         )
         self.statement_id = self.redshift_hook.execute_statement(
             self.sql,
