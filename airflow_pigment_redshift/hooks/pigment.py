@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -168,7 +169,7 @@ class PigmentHook(BaseHook):
             base_url=settings.base_url,
             headers=self._headers(settings),
             timeout=self.timeout,
-            verify=settings.verify,
+            verify=_ssl_verify(settings.verify),
             follow_redirects=False,
         )
 
@@ -246,7 +247,7 @@ class PigmentHook(BaseHook):
             base_url=settings.base_url,
             headers=self._headers(settings),
             timeout=self.timeout,
-            verify=settings.verify,
+            verify=_ssl_verify(settings.verify),
             follow_redirects=False,
         )
 
@@ -289,6 +290,21 @@ def tls_verify_setting(verify: Any) -> bool | str:
         f"Invalid TLS verify setting {verify!r} for Pigment: use true, false, or the path of an existing "
         "CA bundle file or directory."
     )
+
+
+def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """Return httpx's ``verify`` argument: a bool, or an SSL context trusting the CA bundle at a path."""
+    if isinstance(verify, bool):
+        return verify
+    try:
+        if Path(verify).is_dir():
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    except (ssl.SSLError, OSError) as error:
+        raise AirflowException(
+            f"Cannot load the CA bundle {verify!r} for Pigment: {error}. Point verify at a PEM file or a "
+            "directory of hashed certificates."
+        ) from None
 
 
 def _import_id_from(response: httpx.Response, configuration_id: str) -> str:

@@ -93,6 +93,24 @@ def test_ca_bundle_from_connection(monkeypatch, tmp_path):
     assert PigmentHook().settings.verify == str(bundle)
 
 
+def test_ca_bundle_loaded_into_client(monkeypatch):
+    import certifi
+
+    use_connection(monkeypatch, "https://pigment.example", verify=certifi.where())
+
+    with PigmentHook().get_client() as client:
+        assert client.base_url.host == "pigment.example"
+
+
+def test_invalid_ca_bundle_rejected(monkeypatch, tmp_path):
+    bundle = tmp_path / "not-a-certificate.pem"
+    bundle.write_text("not a certificate\n")
+    use_connection(monkeypatch, "https://pigment.example", verify=str(bundle))
+
+    with pytest.raises(AirflowException, match="not-a-certificate.pem"):
+        PigmentHook().get_client()
+
+
 def test_missing_ca_bundle_rejected(monkeypatch, tmp_path):
     missing = tmp_path / "no-such-ca.pem"
     use_connection(monkeypatch, "https://pigment.example", verify=str(missing))
