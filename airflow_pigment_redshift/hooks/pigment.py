@@ -275,7 +275,7 @@ class PigmentHook(BaseHook):
 
 
 def tls_verify_setting(verify: Any) -> bool | str:
-    """Return the ``verify`` value for httpx: True, False, or an existing CA bundle path.
+    """Return the TLS verification setting: True, False, or the path of an existing CA bundle.
 
     :param verify: a bool, the text ``true``/``false``, or a CA bundle file or directory path.
     :raises AirflowException: when the value is none of these or the path does not exist.
