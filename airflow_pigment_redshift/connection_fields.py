@@ -166,6 +166,12 @@ PIGMENT_FIELDS: tuple[FormField, ...] = (
         "day before. The Test button warns when it is close.",
         text_format="date",
     ),
+    FormField(
+        "verify",
+        "TLS verification",
+        "Empty or true: verify Pigment's TLS certificate against the system CAs. A path: the CA bundle "
+        "file or directory to trust. false: no verification, logged as a warning on every request.",
+    ),
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret, redact
 
 from airflow_pigment_redshift import __version__
 from airflow_pigment_redshift.connection_check import describe_key_expiry
@@ -37,6 +39,7 @@ STATUS_PATH = "/api/v1/import/{import_id}/status"
 # NOTE: Pigment publishes no server-side timeout for its import API; these are client choices.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=10.0)
 
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _RETRIED_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
 _STATUS_POLL_ATTEMPTS = 5
 
@@ -62,15 +65,17 @@ class PigmentSettings:
     :param api_key: Import API key, sent as a Bearer token.
     :param request_timeout: seconds per request from the connection, or None for the hook's timeout.
     :param key_expires_on: expiration date of the key (it works until the day before), if known.
+    :param verify: True, or the path of a CA bundle, or False when TLS verification is off.
     """
 
     base_url: str
     api_key: str
     request_timeout: float | None = None
     key_expires_on: date | None = None
+    verify: bool | str = True
 
     def __repr__(self) -> str:
-        return f"PigmentSettings(base_url={self.base_url!r}, api_key='***')"
+        return f"PigmentSettings(base_url={self.base_url!r}, api_key='***', verify={self.verify!r})"
 
 
 def summary_counts(report: dict[str, Any]) -> dict[str, int]:
@@ -109,6 +114,9 @@ class PigmentHook(BaseHook):
 
     :param pigment_conn_id: id of a ``pigment`` connection.
     :param timeout: HTTP timeout in seconds for each request, or an ``httpx.Timeout``.
+    :param verify: TLS certificate verification: True (default), the path of a CA bundle file
+        or directory, or False to turn verification off, which is logged as a warning on each
+        client. When None, the connection's extra ``verify`` applies, then True.
     """
 
     conn_name_attr = "pigment_conn_id"
@@ -121,10 +129,12 @@ class PigmentHook(BaseHook):
         pigment_conn_id: str = default_conn_name,
         *,
         timeout: float | httpx.Timeout | None = None,
+        verify: bool | str | None = None,
     ) -> None:
         super().__init__()
         self.pigment_conn_id = pigment_conn_id
         self._explicit_timeout = timeout is not None
+        self.verify = verify
         self.timeout = httpx.Timeout(timeout) if isinstance(timeout, (int, float)) else timeout or DEFAULT_TIMEOUT
 
     @classmethod
@@ -164,11 +174,16 @@ class PigmentHook(BaseHook):
             connection.extra_dejson,
             default_base_url=DEFAULT_BASE_URL,
         )
+        mask_secret(validated.api_key)
+        verify = self.verify if self.verify is not None else connection.extra_dejson.get("verify")
+        if verify is None or verify == "":
+            verify = True
         return PigmentSettings(
             base_url=validated.base_url,
             api_key=validated.api_key,
             request_timeout=validated.request_timeout,
             key_expires_on=validated.key_expires_on,
+            verify=tls_verify_setting(verify),
         )
 
     def _headers(self, settings: PigmentSettings) -> dict[str, str]:
@@ -181,9 +196,24 @@ class PigmentHook(BaseHook):
     def get_client(self) -> httpx.Client:
         """Return an HTTP client bound to the connection's base URL and key."""
         settings = self.settings
+        self._warn_if_unverified(settings)
+        # Redirects are not followed, so the Bearer key is only ever sent to base_url.
         return httpx.Client(
-            base_url=settings.base_url, headers=self._headers(settings), timeout=self._client_timeout(settings)
+            base_url=settings.base_url,
+            headers=self._headers(settings),
+            timeout=self._client_timeout(settings),
+            verify=_ssl_verify(settings.verify),
+            follow_redirects=False,
         )
+
+    def _warn_if_unverified(self, settings: PigmentSettings) -> None:
+        if settings.verify is False:
+            self.log.warning(
+                "TLS certificate verification is off for Pigment connection %r (%s): the Import API key "
+                "is sent to a server whose identity is not checked. Set verify to a CA bundle path instead.",
+                self.pigment_conn_id,
+                settings.base_url,
+            )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that Pigment accepts the key, without importing anything, and report its expiry.
@@ -250,7 +280,7 @@ class PigmentHook(BaseHook):
                 headers={"Content-Type": "text/csv", "Content-Length": str(size)},
             )
         _raise_for_response(response, configuration_id=configuration_id)
-        import_id = response.json()["importId"]
+        import_id = _import_id_from(response, configuration_id)
         self.log.info(
             "Pushed %d bytes to Pigment configuration %s: import %s started.", size, configuration_id, import_id
         )
@@ -291,8 +321,13 @@ class PigmentHook(BaseHook):
     async def get_async_client(self) -> httpx.AsyncClient:
         """Return an async HTTP client bound to the connection's base URL and key."""
         settings = await self.aget_settings()
+        self._warn_if_unverified(settings)
         return httpx.AsyncClient(
-            base_url=settings.base_url, headers=self._headers(settings), timeout=self._client_timeout(settings)
+            base_url=settings.base_url,
+            headers=self._headers(settings),
+            timeout=self._client_timeout(settings),
+            verify=_ssl_verify(settings.verify),
+            follow_redirects=False,
         )
 
     def wait_for_import(self, import_id: str, *, timeout: float, poll_interval: float = 5.0) -> dict[str, Any]:
@@ -318,13 +353,65 @@ class PigmentHook(BaseHook):
             time.sleep(poll_interval)
 
 
+def tls_verify_setting(verify: Any) -> bool | str:
+    """Return the TLS verification setting: True, False, or the path of an existing CA bundle.
+
+    :param verify: a bool, the text ``true``/``false``, or a CA bundle file or directory path.
+    :raises AirflowException: when the value is none of these or the path does not exist.
+    """
+    if isinstance(verify, bool):
+        return verify
+    if isinstance(verify, str) and verify.strip().lower() in ("true", "false"):
+        return verify.strip().lower() == "true"
+    if isinstance(verify, str) and verify.strip() and Path(verify).exists():
+        return verify
+    raise AirflowException(
+        f"Invalid TLS verify setting {verify!r} for Pigment: use true, false, or the path of an existing "
+        "CA bundle file or directory."
+    )
+
+
+def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """Return httpx's ``verify`` argument: a bool, or an SSL context trusting the CA bundle at a path."""
+    if isinstance(verify, bool):
+        return verify
+    try:
+        if Path(verify).is_dir():
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    except (ssl.SSLError, OSError) as error:
+        raise AirflowException(
+            f"Cannot load the CA bundle {verify!r} for Pigment: {error}. Point verify at a PEM file or a "
+            "directory of hashed certificates."
+        ) from None
+
+
+def _import_id_from(response: httpx.Response, configuration_id: str) -> str:
+    try:
+        import_id = response.json().get("importId")
+    except (ValueError, AttributeError):
+        import_id = None
+    if isinstance(import_id, str) and _UUID_TEXT.fullmatch(import_id):
+        return import_id
+    body = str(redact(response.text[:500]))
+    raise PigmentRequestError(
+        f"Pigment accepted the CSV for configuration {configuration_id} (HTTP {response.status_code}) but its "
+        f"answer has no valid importId (a UUID): {body or '(empty)'}. Check in Pigment whether the import "
+        "started before running the task again, so the data is not imported twice.",
+        status_code=response.status_code,
+        body=body,
+        configuration_id=configuration_id,
+    )
+
+
 def _raise_for_response(
     response: httpx.Response, *, configuration_id: str | None = None, import_id: str | None = None
 ) -> None:
     if response.is_success:
         return
     status = response.status_code
-    body = response.text[:2000]
+    # The masker replaces the registered Import API key, in case the server echoes the request headers.
+    body = str(redact(response.text[:2000]))
     subject = f"configuration {configuration_id}" if configuration_id else f"import {import_id}"
     hints = {
         400: "Pigment rejected the request (malformed request or size limit exceeded).",
@@ -334,7 +421,14 @@ def _raise_for_response(
         429: "Pigment's rate limit was reached (500 requests per 5 minutes per IP, 300 imports per "
         "configuration per hour); wait and retry later.",
     }
-    hint = hints.get(status, "Pigment returned a server error; retry later.")
+    if response.is_redirect:
+        hint = (
+            f"Pigment redirected the request to {response.headers.get('location', '(no Location header)')!r}; "
+            "redirects are not followed, so the API key is not sent elsewhere. Set the connection's base_url "
+            "to the final address if it is a Pigment host."
+        )
+    else:
+        hint = hints.get(status, "Pigment returned a server error; retry later.")
     raise PigmentRequestError(
         f"Pigment returned HTTP {status} for {subject}. {hint} Response body: {body or '(empty)'}",
         status_code=status,

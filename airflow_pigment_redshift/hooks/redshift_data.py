@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, mask_secret
 
 from airflow_pigment_redshift.connection_check import explain_aws_error, explain_statement_error
 from airflow_pigment_redshift.connection_fields import REDSHIFT_BEHAVIOUR, REDSHIFT_FIELDS, legacy_form_widgets
@@ -127,6 +127,38 @@ def raise_for_statement_status(description: Mapping[str, Any]) -> None:
         raise StatementAbortedError(statement_id, description.get("Error", ""))
 
 
+# Extra keys whose values are AWS credentials, registered with the secrets masker on every read.
+_SECRET_EXTRA_KEYS = ("aws_secret_access_key", "aws_session_token")
+
+
+def mask_connection_secrets(password: str | None, extra: Mapping[str, Any]) -> None:
+    """Register the secret access key and session token of a connection with Airflow's secrets masker.
+
+    :param password: the connection's password, which contains the secret access key.
+    :param extra: the connection's extra, which may contain ``aws_session_token`` and ``aws_secret_access_key``.
+    """
+    for value in (password, *(extra.get(key) for key in _SECRET_EXTRA_KEYS)):
+        if isinstance(value, str) and value:
+            mask_secret(value)
+
+
+class _MaskedAwsConnectionWrapper(AwsConnectionWrapper):
+    """AWS connection settings whose ``repr()`` hides the secret access key and session token.
+
+    The amazon provider's dataclass ``repr()`` shows both, and a repr can end up in a log line
+    or an exception message.
+    """
+
+    def __repr__(self) -> str:
+        return (
+            f"AwsConnectionWrapper(conn_id={self.conn_id!r}, region_name={self.region_name!r}, "
+            f"aws_access_key_id={self.aws_access_key_id!r}, aws_secret_access_key='***', "
+            f"aws_session_token={'***' if self.aws_session_token else None!r}, endpoint_url={self.endpoint_url!r})"
+        )
+
+    __str__ = __repr__
+
+
 class RedshiftDataApiHook(AwsBaseHook):
     """Run one SQL statement through the Redshift Data API and stream its result.
 
@@ -202,6 +234,7 @@ class RedshiftDataApiHook(AwsBaseHook):
         if not self.redshift_conn_id:
             return super().conn_config
         connection = self.get_connection(self.redshift_conn_id)
+        mask_connection_secrets(connection.password, connection.extra_dejson)
         aws_extra = {
             key: value
             for key, value in connection.extra_dejson.items()
@@ -217,7 +250,7 @@ class RedshiftDataApiHook(AwsBaseHook):
             password=connection.password,
             extra=aws_extra,
         )
-        return AwsConnectionWrapper(
+        return _MaskedAwsConnectionWrapper(
             conn=base, region_name=self._region_name, botocore_config=self._config, verify=self._verify
         )
 
