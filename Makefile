@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --constraint constraints.txt -e '.[test]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --constraint constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 clean:

@@ -9,9 +9,13 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
+
+from airflow_pigment_redshift.validation import result_header
 
 # The Data API's CSV result format uses a comma separator and double-quote quoting.
 _REDSHIFT_DELIMITER = ","
@@ -73,7 +77,7 @@ def json_field_to_text(field: Mapping[str, Any]) -> str | None:
     if "longValue" in field:
         return str(field["longValue"])
     if "doubleValue" in field:
-        return repr(float(field["doubleValue"]))
+        return float_text(float(field["doubleValue"]))
     if "booleanValue" in field:
         return "true" if field["booleanValue"] else "false"
     if "blobValue" in field:
@@ -82,26 +86,13 @@ def json_field_to_text(field: Mapping[str, Any]) -> str | None:
     raise ValueError(f"Unsupported Data API field {sorted(field)}: expected one value key per cell.")
 
 
-def _cell_text(field: Mapping[str, Any]) -> str:
-    """CSV text of one ``Field`` union, with SQL NULL as an empty cell; the JSON path's hot loop."""
-    if len(field) == 1:
-        ((key, value),) = field.items()
-        if key == "stringValue":
-            return value
-        if key == "longValue":
-            return str(value)
-        if key == "isNull" and value:
-            return ""
-    text = json_field_to_text(field)
-    return "" if text is None else text
-
-
 class ResultCsvWriter:
     """Write a header and then result pages, in a Pigment CSV dialect, to a text stream.
 
     :param stream: text stream opened with ``newline=""``; the writer never closes it.
     :param dialect: the CSV layout of the target Pigment import configuration.
-    :param header: column names to write instead of the result's column names.
+    :param header: column names to write instead of the result's column names, one per
+        column, or a dict that renames columns by name.
     :param page_header: ``"auto"`` drops a first line that repeats the column names in each
         CSV record chunk; ``"never"`` keeps every line.
     """
@@ -111,12 +102,19 @@ class ResultCsvWriter:
         stream: TextIO,
         dialect: CsvDialect,
         *,
-        header: Sequence[str] | None = None,
+        header: Sequence[str] | Mapping[str, str] | None = None,
         page_header: PageHeaderMode = "auto",
+        expected_columns: Sequence[str] | None = None,
     ) -> None:
         self._stream = stream
         self._dialect = dialect
-        self._header_override = list(header) if header is not None else None
+        self._header_override: Sequence[str] | Mapping[str, str] | None = None
+        if isinstance(header, Mapping):
+            self._header_override = dict(header)
+        elif header is not None:
+            self._header_override = list(header)
+        self._expected_columns = list(expected_columns) if expected_columns is not None else None
+        self._header: list[str] | None = None
         self._page_header = page_header
         self._writer = csv.writer(
             stream,
@@ -132,24 +130,19 @@ class ResultCsvWriter:
     @property
     def header(self) -> list[str] | None:
         """The header row written to the stream, once :meth:`write_header` ran."""
-        if self._column_names is None:
-            return None
-        return self._header_override or self._column_names
+        return self._header
 
     def write_header(self, column_names: Sequence[str]) -> None:
         """Write the header row, using the override when one was given.
 
         :param column_names: column names of the result, from ``ColumnMetadata``.
+        :raises ResultColumnsError: when the columns cannot give the header Pigment expects.
         """
         names = [str(name) for name in column_names]
-        if self._header_override is not None and len(self._header_override) != len(names):
-            raise ValueError(
-                f"The header override has {len(self._header_override)} names "
-                f"({self._header_override}) but the query returns {len(names)} columns ({names}). "
-                "Give one header name per selected column."
-            )
+        header = result_header(names, csv_header=self._header_override, expected_columns=self._expected_columns)
         self._column_names = names
-        self._writer.writerow(self.header)
+        self._header = header
+        self._writer.writerow(header)
 
     def write_json_records(self, records: Iterable[Sequence[Mapping[str, Any]]]) -> int:
         """Write the rows of one ``GetStatementResult`` page.
@@ -158,9 +151,8 @@ class ResultCsvWriter:
         :return: the number of rows written.
         """
         count = 0
-        writerow = self._writer.writerow
         for record in records:
-            writerow([_cell_text(field) for field in record])
+            self._stream.write(format_csv_row([json_field_to_text(field) for field in record], self._dialect))
             count += 1
         self.rows_written += count
         return count
@@ -180,8 +172,8 @@ class ResultCsvWriter:
             count = self._copy_through(text)
         else:
             count = 0
-            for row in csv.reader(io.StringIO(text, newline=""), delimiter=_REDSHIFT_DELIMITER):
-                self._writer.writerow(row)
+            for row in parse_redshift_csv(text):
+                self._stream.write(format_csv_row(row, self._dialect))
                 count += 1
         self.rows_written += count
         return count
@@ -210,3 +202,88 @@ class ResultCsvWriter:
         if parsed == self._column_names:
             return rest
         return text
+
+
+# A quoted field (group 1, with doubled quotes inside) or an unquoted field (group 2) of the
+# Data API's CSV dialect.
+_REDSHIFT_CSV_FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,"\r\n]*)')
+
+
+def float_text(value: float) -> str:
+    """Return the text of a REAL or DOUBLE PRECISION value, spelling the special values as Redshift does.
+
+    Finite values use Python's shortest round-trip text (``0.1``, ``1e+300``). NaN and the
+    infinities are written ``NaN``, ``Infinity`` and ``-Infinity``, as in Redshift's SQL output.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+def parse_redshift_csv(text: str) -> Iterator[list[str | None]]:
+    """Parse CSV text of the Data API's dialect, keeping NULL apart from the empty string.
+
+    An unquoted empty field is NULL and comes back as None. A quoted empty field (``""``) is
+    the empty string. An empty line is a row with one NULL field.
+
+    :param text: one ``CSVRecords`` chunk (comma separator, double-quote quoting).
+    :raises ValueError: when the text is not valid CSV, for example an unterminated quote.
+    """
+    # NOTE: AWS does not document how the CSV result format writes NULL. This parser assumes an
+    # unquoted empty field, which the Redshift emulator's csv_null and csv_empty_string settings
+    # let tests vary. If Redshift writes both as an unquoted empty field, both become NULL here.
+    position = 0
+    end = len(text)
+    row: list[str | None] = []
+    while position < end:
+        match = _REDSHIFT_CSV_FIELD.match(text, position)
+        assert match is not None  # the unquoted alternative matches the empty string
+        quoted, unquoted = match.groups()
+        row.append(quoted.replace('""', '"') if quoted is not None else (unquoted or None))
+        position = match.end()
+        if position >= end:
+            break
+        if text[position] == ",":
+            position += 1
+            if position >= end:
+                row.append(None)
+            continue
+        if text.startswith("\r\n", position) or text[position] == "\n":
+            position += 2 if text[position] == "\r" else 1
+            yield row
+            row = []
+            continue
+        raise ValueError(
+            f"Invalid CSV from the Data API near {text[max(0, position - 30) : position + 30]!r}: expected "
+            "a separator or a line end after a field. Use result_format='JSON' if this persists."
+        )
+    if row:
+        yield row
+
+
+def format_csv_row(values: Sequence[str | None], dialect: CsvDialect) -> str:
+    """Format one row in a Pigment CSV dialect, keeping NULL apart from the empty string.
+
+    NULL (None) is written as an empty unquoted field and the empty string as two quote
+    characters. A field containing the separator, the quote character, CR or LF is quoted,
+    with inner quote characters doubled. A row whose only field is NULL is written as two quote
+    characters, because readers skip a blank line.
+
+    :param values: the row's cell texts, None for NULL.
+    :param dialect: the CSV layout of the target Pigment import configuration.
+    """
+    quote = dialect.quote_char
+    special = (dialect.delimiter, quote, "\r", "\n")
+    fields: list[str] = []
+    for value in values:
+        if value is None:
+            fields.append("")
+        elif value == "" or any(character in value for character in special):
+            fields.append(quote + value.replace(quote, quote + quote) + quote)
+        else:
+            fields.append(value)
+    if fields == [""]:
+        fields = [quote + quote]
+    return dialect.delimiter.join(fields) + dialect.line_terminator

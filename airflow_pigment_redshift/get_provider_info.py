@@ -9,64 +9,28 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_pigment_redshift import __version__
-
-_OPTIONAL_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+from airflow_pigment_redshift.connection_fields import (
+    PIGMENT_BEHAVIOUR,
+    PIGMENT_FIELDS,
+    REDSHIFT_BEHAVIOUR,
+    REDSHIFT_FIELDS,
+    declarative_fields,
+)
 
 REDSHIFT_CONNECTION_TYPE: dict[str, Any] = {
     "connection-type": "pigment_redshift",
     "hook-class-name": "airflow_pigment_redshift.hooks.redshift_data.RedshiftDataApiHook",
     "hook-name": "Amazon Redshift for Pigment",
-    "ui-field-behaviour": {
-        "hidden-fields": ["host", "port", "schema"],
-        "relabeling": {"login": "Access key ID", "password": "Secret access key"},
-        "placeholders": {"login": "AKIA...", "password": "secret access key of the IAM user"},
-    },
-    "conn-fields": {
-        "region_name": {
-            "label": "Region",
-            "description": "AWS region of the Redshift cluster, for example eu-west-1.",
-            "schema": {**_OPTIONAL_TEXT},
-        },
-        "cluster_identifier": {
-            "label": "Redshift cluster name",
-            "description": "Identifier of the provisioned cluster that holds the database.",
-            "schema": {**_OPTIONAL_TEXT},
-        },
-        "db_user": {
-            "label": "Database user",
-            "description": "Redshift database user the queries run as (needs SELECT on the tables).",
-            "schema": {**_OPTIONAL_TEXT},
-        },
-        "database": {
-            "label": "Default database name",
-            "description": "Database the queries run in unless the task names another one.",
-            "schema": {**_OPTIONAL_TEXT},
-        },
-        "endpoint_url": {
-            "label": "Endpoint override",
-            "description": "Redshift Data API endpoint to use instead of the AWS one "
-            "(a VPC endpoint, or a local emulator). Leave empty for AWS.",
-            "schema": {**_OPTIONAL_TEXT},
-        },
-    },
+    "ui-field-behaviour": REDSHIFT_BEHAVIOUR.declarative(),
+    "conn-fields": declarative_fields(REDSHIFT_FIELDS),
 }
 
 PIGMENT_CONNECTION_TYPE: dict[str, Any] = {
     "connection-type": "pigment",
     "hook-class-name": "airflow_pigment_redshift.hooks.pigment.PigmentHook",
     "hook-name": "Pigment",
-    "ui-field-behaviour": {
-        "hidden-fields": ["host", "port", "schema", "login"],
-        "relabeling": {"password": "Import API key"},
-        "placeholders": {"password": "Pigment Import API key"},
-    },
-    "conn-fields": {
-        "base_url": {
-            "label": "Base URL",
-            "description": "Root URL of Pigment's API.",
-            "schema": {"type": ["string", "null"], "default": "https://pigment.app"},
-        },
-    },
+    "ui-field-behaviour": PIGMENT_BEHAVIOUR.declarative(),
+    "conn-fields": declarative_fields(PIGMENT_FIELDS),
 }
 
 

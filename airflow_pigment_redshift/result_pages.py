@@ -12,6 +12,7 @@ thread fetches the next page while the caller writes the current one.
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import queue
 import random
@@ -128,7 +129,7 @@ class RawResultPageReader:
                 self._sleep_before_retry(operation, request, attempt, f"connection error {error!r}")
                 continue
             if status == 200:
-                return orjson.loads(content)
+                return _decode_page(content)
             code, message = _error_of(content)
             if attempt < self._max_attempts and (code in _RETRIED_CODES or status in _RETRIED_STATUS):
                 self._sleep_before_retry(operation, request, attempt, f"HTTP {status} {code}")
@@ -259,6 +260,16 @@ def _put(pages: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
         except queue.Full:
             continue
     return False
+
+
+def _decode_page(content: bytes) -> dict[str, Any]:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        # A DOUBLE PRECISION NaN or infinity can arrive as the bare literal NaN, Infinity or
+        # -Infinity, which orjson rejects. botocore decodes with the json module, which
+        # accepts them, so such a page is decoded the same way.
+        return json.loads(content)
 
 
 def _error_of(content: bytes) -> tuple[str, str]:

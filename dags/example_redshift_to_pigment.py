@@ -23,8 +23,8 @@ from airflow_pigment_redshift.operators.redshift_to_pigment import RedshiftToPig
 with DAG(
     dag_id="example_redshift_to_pigment",
     description="Import each day's TPC-H line items into a Pigment transaction list.",
-    # A data-interval timetable, so the run for a day covers [day, day + 1) and a backfill
-    # imports each past day once.
+    # With a data-interval timetable each scheduled or backfilled run covers one whole day,
+    # [day, day + 1). A manual run covers the whole day before its logical date.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone=pendulum.UTC),
     start_date=pendulum.datetime(1995, 1, 1, tz="UTC"),
     catchup=False,

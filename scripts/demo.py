@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,6 +114,9 @@ def main() -> int:
     tpch_dir = DEMO / "tpch"
     pigment_dir = DEMO / "pigment"
     logs = DEMO / "logs"
+    # Each demo starts from an empty Pigment and Airflow state; the TPC-H files are reused.
+    for directory in (pigment_dir, logs, DEMO / "airflow"):
+        shutil.rmtree(directory, ignore_errors=True)
     for directory in (tpch_dir, pigment_dir, logs, DEMO / "airflow"):
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -202,7 +206,7 @@ def run_days(
         matches = entry["rows"] == expected and entry["status"] == "Completed"
         failures += not matches
         print(
-            f"{day}: import {entry['import_id']} {entry['status']}: {entry['rows']} rows, {entry['bytes']} bytes, "
+            f"{day} (dags test logical date {logical_date}): import {entry['import_id']} {entry['status']}: {entry['rows']} rows, {entry['bytes']} bytes, "
             f"{entry['inserted']} inserted, {entry['skipped']} skipped; TPC-H has {expected} line items "
             f"that day -> {'OK' if matches else 'MISMATCH'}",
             flush=True,

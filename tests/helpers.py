@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import date, datetime
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -42,3 +44,44 @@ def task_context(task_id: str = "import_line_items", try_number: int = 1) -> dic
         try_number=try_number,
     )
     return {"ti": ti}
+
+
+class RecordingServer(ThreadingHTTPServer):
+    """HTTP server on 127.0.0.1 that records each request and returns one fixed response."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.answer = (status, headers, body)
+        self.seen: list[dict[str, str]] = []
+        super().__init__(("127.0.0.1", 0), _RecordingHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    server: RecordingServer
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.seen.append({"path": self.path, "authorization": self.headers.get("Authorization", "")})
+        status, headers, body = self.server.answer
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = _answer  # noqa: N815 - name fixed by BaseHTTPRequestHandler
+    do_POST = _answer  # noqa: N815 - name fixed by BaseHTTPRequestHandler
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature fixed by the base class
+        pass
+
+
+def serve(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> RecordingServer:
+    """Start a :class:`RecordingServer` on a daemon thread; the caller shuts it down."""
+    server = RecordingServer(status, headers or {}, body)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server

@@ -5,7 +5,13 @@ import io
 
 import pytest
 
-from airflow_pigment_redshift.csv_stream import CsvDialect, ResultCsvWriter, json_field_to_text
+from airflow_pigment_redshift.csv_stream import (
+    CsvDialect,
+    ResultCsvWriter,
+    format_csv_row,
+    json_field_to_text,
+    parse_redshift_csv,
+)
 
 COLUMNS = ["order_key", "customer", "price"]
 
@@ -116,3 +122,45 @@ def test_json_field_to_text(field, expected):
 def test_invalid_dialect_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CsvDialect(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        ('1,"",,x\n', [["1", "", None, "x"]]),
+        ('"a\r\nb","q""",\n', [["a\r\nb", 'q"', None]]),
+        ("a,b", [["a", "b"]]),
+        ("\n", [[None]]),
+        ("1\r\n2\r\n", [["1"], ["2"]]),
+    ],
+    ids=["null-and-empty", "quoted-line-break", "no-final-newline", "blank-line", "crlf-rows"],
+)
+def test_parse_redshift_csv_keeps_null(text, rows):
+    assert list(parse_redshift_csv(text)) == rows
+
+
+@pytest.mark.parametrize("text", ['"unterminated', 'ab"c,1\n', '"a"b,1\n'])
+def test_parse_redshift_csv_rejects_malformed(text):
+    with pytest.raises(ValueError, match="Invalid CSV from the Data API"):
+        list(parse_redshift_csv(text))
+
+
+@pytest.mark.parametrize(
+    ("values", "dialect", "line"),
+    [
+        (["1", "", None], CsvDialect(), '1,"",\n'),
+        ([None], CsvDialect(), '""\n'),
+        (["a;b", "it's"], CsvDialect(delimiter=";", quote_char="'"), "'a;b';'it''s'\n"),
+        (["x\ry"], CsvDialect(), '"x\ry"\n'),
+    ],
+    ids=["null-and-empty", "single-null", "semicolon-dialect", "carriage-return"],
+)
+def test_format_csv_row(values, dialect, line):
+    assert format_csv_row(values, dialect) == line
+
+
+def test_semicolon_dialect_keeps_null_apart():
+    text, rows = write_pages(['1,"",\n'], CsvDialect(delimiter=";", quote_char="'"))
+
+    assert rows == 1
+    assert text.splitlines()[1] == "1;'';"

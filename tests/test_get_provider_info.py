@@ -83,3 +83,21 @@ def test_optional_fields_do_not_block_save():
     for connection_type in get_provider_info()["connection-types"]:
         for name, field in connection_type["conn-fields"].items():
             assert "null" in field["schema"]["type"], f"{connection_type['connection-type']}.{name}"
+
+
+def test_redshift_form_shows_extra_setup_fields(hook_meta):
+    titles = {name: field["schema"]["title"] for name, field in hook_meta["pigment_redshift"].extra_fields.items()}
+
+    assert titles["workgroup_name"] == "Redshift Serverless workgroup"
+    assert titles["secret_arn"] == "Secrets Manager secret ARN"
+    assert titles["role_arn"] == "IAM role to assume"
+    assert titles["endpoint_url"] == "Endpoint override"
+    assert titles["allowed_applications"] == "Application access"
+
+
+def test_pigment_form_shows_timeout_and_expiry(hook_meta):
+    fields = hook_meta["pigment"].extra_fields
+
+    assert fields["request_timeout"]["schema"]["type"] == ["integer", "null"]
+    assert fields["key_expires_on"]["schema"]["format"] == "date"
+    assert fields["key_expires_on"]["schema"]["title"] == "Key expiry date"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import ssl
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import date
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
@@ -20,9 +24,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseHook
+from airflow.providers.common.compat.sdk import AirflowException, BaseHook, mask_secret, redact
 
 from airflow_pigment_redshift import __version__
+from airflow_pigment_redshift.connection_check import describe_key_expiry
+from airflow_pigment_redshift.connection_fields import PIGMENT_BEHAVIOUR, PIGMENT_FIELDS, legacy_form_widgets
+from airflow_pigment_redshift.connection_settings import InvalidConnectionError, PigmentConnectionSettings
 from airflow_pigment_redshift.exceptions import PigmentImportTimeoutError, PigmentRequestError
 
 DEFAULT_BASE_URL = "https://pigment.app"
@@ -32,6 +39,7 @@ STATUS_PATH = "/api/v1/import/{import_id}/status"
 # NOTE: Pigment publishes no server-side timeout for its import API; these are client choices.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=300.0, pool=10.0)
 
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _RETRIED_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
 _STATUS_POLL_ATTEMPTS = 5
 
@@ -55,13 +63,19 @@ class PigmentSettings:
 
     :param base_url: root URL, e.g. ``https://pigment.app``.
     :param api_key: Import API key, sent as a Bearer token.
+    :param request_timeout: seconds per request from the connection, or None for the hook's timeout.
+    :param key_expires_on: expiration date of the key (it works until the day before), if known.
+    :param verify: True, or the path of a CA bundle, or False when TLS verification is off.
     """
 
     base_url: str
     api_key: str
+    request_timeout: float | None = None
+    key_expires_on: date | None = None
+    verify: bool | str = True
 
     def __repr__(self) -> str:
-        return f"PigmentSettings(base_url={self.base_url!r}, api_key='***')"
+        return f"PigmentSettings(base_url={self.base_url!r}, api_key='***', verify={self.verify!r})"
 
 
 def summary_counts(report: dict[str, Any]) -> dict[str, int]:
@@ -100,6 +114,9 @@ class PigmentHook(BaseHook):
 
     :param pigment_conn_id: id of a ``pigment`` connection.
     :param timeout: HTTP timeout in seconds for each request, or an ``httpx.Timeout``.
+    :param verify: TLS certificate verification: True (default), the path of a CA bundle file
+        or directory, or False to turn verification off, which is logged as a warning on each
+        client. When None, the connection's extra ``verify`` applies, then True.
     """
 
     conn_name_attr = "pigment_conn_id"
@@ -112,10 +129,29 @@ class PigmentHook(BaseHook):
         pigment_conn_id: str = default_conn_name,
         *,
         timeout: float | httpx.Timeout | None = None,
+        verify: bool | str | None = None,
     ) -> None:
         super().__init__()
         self.pigment_conn_id = pigment_conn_id
+        self._explicit_timeout = timeout is not None
+        self.verify = verify
         self.timeout = httpx.Timeout(timeout) if isinstance(timeout, (int, float)) else timeout or DEFAULT_TIMEOUT
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the custom form fields for Airflow versions that read hook methods (2.x, 3.0, 3.1)."""
+        return legacy_form_widgets(PIGMENT_FIELDS)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the standard-field behaviour for Airflow versions that read hook methods."""
+        return PIGMENT_BEHAVIOUR.legacy()
+
+    def _client_timeout(self, settings: PigmentSettings) -> httpx.Timeout:
+        """Return the hook's explicit timeout, else the connection's request timeout, else the default."""
+        if self._explicit_timeout or settings.request_timeout is None:
+            return self.timeout
+        return httpx.Timeout(settings.request_timeout)
 
     @cached_property
     def settings(self) -> PigmentSettings:
@@ -132,14 +168,23 @@ class PigmentHook(BaseHook):
         return self._settings_from_connection(connection)
 
     def _settings_from_connection(self, connection: Any) -> PigmentSettings:
-        api_key = (connection.password or "").strip()
-        if not api_key:
-            raise AirflowException(
-                f"Connection {self.pigment_conn_id!r} has no Import API key. Create an Import key in "
-                "Pigment (Workspace Settings > API Keys) and put it in the connection's password."
-            )
-        base_url = (connection.extra_dejson.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        return PigmentSettings(base_url=base_url, api_key=api_key)
+        validated = PigmentConnectionSettings.from_connection(
+            connection.conn_id or self.pigment_conn_id,
+            connection.password,
+            connection.extra_dejson,
+            default_base_url=DEFAULT_BASE_URL,
+        )
+        mask_secret(validated.api_key)
+        verify = self.verify if self.verify is not None else connection.extra_dejson.get("verify")
+        if verify is None or verify == "":
+            verify = True
+        return PigmentSettings(
+            base_url=validated.base_url,
+            api_key=validated.api_key,
+            request_timeout=validated.request_timeout,
+            key_expires_on=validated.key_expires_on,
+            verify=tls_verify_setting(verify),
+        )
 
     def _headers(self, settings: PigmentSettings) -> dict[str, str]:
         return {
@@ -151,7 +196,70 @@ class PigmentHook(BaseHook):
     def get_client(self) -> httpx.Client:
         """Return an HTTP client bound to the connection's base URL and key."""
         settings = self.settings
-        return httpx.Client(base_url=settings.base_url, headers=self._headers(settings), timeout=self.timeout)
+        self._warn_if_unverified(settings)
+        # Redirects are not followed, so the Bearer key is only ever sent to base_url.
+        return httpx.Client(
+            base_url=settings.base_url,
+            headers=self._headers(settings),
+            timeout=self._client_timeout(settings),
+            verify=_ssl_verify(settings.verify),
+            follow_redirects=False,
+        )
+
+    def _warn_if_unverified(self, settings: PigmentSettings) -> None:
+        if settings.verify is False:
+            self.log.warning(
+                "TLS certificate verification is off for Pigment connection %r (%s): the Import API key "
+                "is sent to a server whose identity is not checked. Set verify to a CA bundle path instead.",
+                self.pigment_conn_id,
+                settings.base_url,
+            )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that Pigment accepts the key, without importing anything, and report its expiry.
+
+        Called by the Test button of the Airflow UI. It never raises.
+
+        :return: whether the key works, and the message for the user.
+        """
+        # NOTE: Pigment documents no endpoint that only checks a key. The probe asks for the status
+        # of a random import id: 404 ("import not found") means the key was accepted, 401 that it
+        # was rejected. It starts no import and changes nothing.
+        try:
+            settings = self.settings
+        except InvalidConnectionError as error:
+            return False, str(error)
+        except Exception as error:
+            self.log.warning("Connection test of %s failed unexpectedly: %s", self.pigment_conn_id, error)
+            return False, f"Connection test failed: {type(error).__name__}: {error}"
+
+        valid, expiry = describe_key_expiry(settings.key_expires_on, date.today())
+        probe_id = str(uuid.uuid4())
+        try:
+            with self.get_client() as client:
+                response = client.get(STATUS_PATH.format(import_id=probe_id))
+        except httpx.HTTPError as error:
+            self.log.warning("Connection test of %s: %s unreachable: %s", self.pigment_conn_id, settings.base_url, error)
+            return False, (
+                f"Could not reach {settings.base_url}: {type(error).__name__}: {error}. Fix: check 'Base URL', "
+                "and that the Airflow API server can reach it (proxy, firewall)."
+            )
+
+        status = response.status_code
+        if status == 404:
+            return valid, f"Pigment at {settings.base_url} accepted the Import API key. {expiry}"
+        if status == 401:
+            return False, (
+                f"Pigment at {settings.base_url} rejected the Import API key (HTTP 401). Fix: paste an active "
+                "Import key (Workspace Settings > API Keys); check its expiry date and Pigment's IP allow list. "
+                f"{expiry}"
+            )
+        if status == 429:
+            return False, "Pigment's rate limit was reached (HTTP 429); press Test again in a few minutes."
+        return False, (
+            f"Pigment at {settings.base_url} answered HTTP {status} to a status request for a random import id, "
+            f"where 404 was expected. Check 'Base URL'. Response: {response.text[:300] or '(empty)'}"
+        )
 
     def push_csv(self, configuration_id: str, csv_path: str | Path) -> str:
         """Start an import by sending a CSV file, streamed from disk, and return the import id.
@@ -172,7 +280,7 @@ class PigmentHook(BaseHook):
                 headers={"Content-Type": "text/csv", "Content-Length": str(size)},
             )
         _raise_for_response(response, configuration_id=configuration_id)
-        import_id = response.json()["importId"]
+        import_id = _import_id_from(response, configuration_id)
         self.log.info(
             "Pushed %d bytes to Pigment configuration %s: import %s started.", size, configuration_id, import_id
         )
@@ -213,7 +321,14 @@ class PigmentHook(BaseHook):
     async def get_async_client(self) -> httpx.AsyncClient:
         """Return an async HTTP client bound to the connection's base URL and key."""
         settings = await self.aget_settings()
-        return httpx.AsyncClient(base_url=settings.base_url, headers=self._headers(settings), timeout=self.timeout)
+        self._warn_if_unverified(settings)
+        return httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers=self._headers(settings),
+            timeout=self._client_timeout(settings),
+            verify=_ssl_verify(settings.verify),
+            follow_redirects=False,
+        )
 
     def wait_for_import(self, import_id: str, *, timeout: float, poll_interval: float = 5.0) -> dict[str, Any]:
         """Poll an import until it is Completed or Failed and return the final report.
@@ -238,13 +353,65 @@ class PigmentHook(BaseHook):
             time.sleep(poll_interval)
 
 
+def tls_verify_setting(verify: Any) -> bool | str:
+    """Return the TLS verification setting: True, False, or the path of an existing CA bundle.
+
+    :param verify: a bool, the text ``true``/``false``, or a CA bundle file or directory path.
+    :raises AirflowException: when the value is none of these or the path does not exist.
+    """
+    if isinstance(verify, bool):
+        return verify
+    if isinstance(verify, str) and verify.strip().lower() in ("true", "false"):
+        return verify.strip().lower() == "true"
+    if isinstance(verify, str) and verify.strip() and Path(verify).exists():
+        return verify
+    raise AirflowException(
+        f"Invalid TLS verify setting {verify!r} for Pigment: use true, false, or the path of an existing "
+        "CA bundle file or directory."
+    )
+
+
+def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """Return httpx's ``verify`` argument: a bool, or an SSL context trusting the CA bundle at a path."""
+    if isinstance(verify, bool):
+        return verify
+    try:
+        if Path(verify).is_dir():
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    except (ssl.SSLError, OSError) as error:
+        raise AirflowException(
+            f"Cannot load the CA bundle {verify!r} for Pigment: {error}. Point verify at a PEM file or a "
+            "directory of hashed certificates."
+        ) from None
+
+
+def _import_id_from(response: httpx.Response, configuration_id: str) -> str:
+    try:
+        import_id = response.json().get("importId")
+    except (ValueError, AttributeError):
+        import_id = None
+    if isinstance(import_id, str) and _UUID_TEXT.fullmatch(import_id):
+        return import_id
+    body = str(redact(response.text[:500]))
+    raise PigmentRequestError(
+        f"Pigment accepted the CSV for configuration {configuration_id} (HTTP {response.status_code}) but its "
+        f"answer has no valid importId (a UUID): {body or '(empty)'}. Check in Pigment whether the import "
+        "started before running the task again, so the data is not imported twice.",
+        status_code=response.status_code,
+        body=body,
+        configuration_id=configuration_id,
+    )
+
+
 def _raise_for_response(
     response: httpx.Response, *, configuration_id: str | None = None, import_id: str | None = None
 ) -> None:
     if response.is_success:
         return
     status = response.status_code
-    body = response.text[:2000]
+    # The masker replaces the registered Import API key, in case the server echoes the request headers.
+    body = str(redact(response.text[:2000]))
     subject = f"configuration {configuration_id}" if configuration_id else f"import {import_id}"
     hints = {
         400: "Pigment rejected the request (malformed request or size limit exceeded).",
@@ -254,7 +421,14 @@ def _raise_for_response(
         429: "Pigment's rate limit was reached (500 requests per 5 minutes per IP, 300 imports per "
         "configuration per hour); wait and retry later.",
     }
-    hint = hints.get(status, "Pigment returned a server error; retry later.")
+    if response.is_redirect:
+        hint = (
+            f"Pigment redirected the request to {response.headers.get('location', '(no Location header)')!r}; "
+            "redirects are not followed, so the API key is not sent elsewhere. Set the connection's base_url "
+            "to the final address if it is a Pigment host."
+        )
+    else:
+        hint = hints.get(status, "Pigment returned a server error; retry later.")
     raise PigmentRequestError(
         f"Pigment returned HTTP {status} for {subject}. {hint} Response body: {body or '(empty)'}",
         status_code=status,

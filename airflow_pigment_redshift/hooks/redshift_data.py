@@ -9,10 +9,19 @@ from enum import Enum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import ClientError
+
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, mask_secret
 
+from airflow_pigment_redshift.connection_check import explain_aws_error, explain_statement_error
+from airflow_pigment_redshift.connection_fields import REDSHIFT_BEHAVIOUR, REDSHIFT_FIELDS, legacy_form_widgets
+from airflow_pigment_redshift.connection_settings import (
+    NON_AWS_EXTRA_KEYS,
+    InvalidConnectionError,
+    RedshiftConnectionSettings,
+)
 from airflow_pigment_redshift.csv_stream import ResultCsvWriter
 from airflow_pigment_redshift.result_pages import RawResultPageReader
 from airflow_pigment_redshift.exceptions import (
@@ -26,9 +35,8 @@ if TYPE_CHECKING:
 
 ResultFormat = Literal["CSV", "JSON"]
 
-# Extra keys that describe the Redshift target; every other extra key is AWS connection
-# configuration (region_name, endpoint_url, role_arn, service_config, ...) for the amazon provider.
-_TARGET_EXTRA_KEYS = ("cluster_identifier", "db_user", "database")
+# Statement the Test button runs: it needs credentials for the database but reads no table.
+PROBE_SQL = "SELECT 1 AS connection_probe"
 
 # The Data API accepts WaitTimeSeconds from 1 to 30.
 MAX_WAIT_TIME_SECONDS = 30
@@ -52,21 +60,38 @@ class StatementStatus(str, Enum):
 
 @dataclass(frozen=True)
 class RedshiftTarget:
-    """Statement target: the cluster, the database user and the database.
+    """Statement target: the cluster or workgroup, how to authenticate, and the database.
 
-    :param cluster_identifier: provisioned cluster identifier.
-    :param db_user: database user the statement runs as.
+    :param cluster_identifier: provisioned cluster identifier, or None with a workgroup.
+    :param db_user: database user the statement runs as, with temporary credentials.
     :param database: database name.
+    :param workgroup_name: Redshift Serverless workgroup, or None with a cluster.
+    :param secret_arn: Secrets Manager secret holding the database credentials.
     """
 
-    cluster_identifier: str
+    cluster_identifier: str | None
     db_user: str | None
     database: str
+    workgroup_name: str | None = None
+    secret_arn: str | None = None
+
+    @property
+    def description(self) -> str:
+        """Return the cluster or workgroup as text, e.g. ``cluster analytics``."""
+        if self.workgroup_name:
+            return f"workgroup {self.workgroup_name}"
+        return f"cluster {self.cluster_identifier}"
 
     def as_request(self) -> dict[str, str]:
         """Return the target as ``ExecuteStatement`` keyword arguments."""
-        request = {"ClusterIdentifier": self.cluster_identifier, "Database": self.database}
-        if self.db_user:
+        request = {"Database": self.database}
+        if self.workgroup_name:
+            request["WorkgroupName"] = self.workgroup_name
+        else:
+            request["ClusterIdentifier"] = self.cluster_identifier or ""
+        if self.secret_arn:
+            request["SecretArn"] = self.secret_arn
+        elif self.db_user:
             request["DbUser"] = self.db_user
         return request
 
@@ -101,6 +126,38 @@ def raise_for_statement_status(description: Mapping[str, Any]) -> None:
         raise StatementFailedError(statement_id, description.get("Error", ""))
     if status == StatementStatus.ABORTED.value:
         raise StatementAbortedError(statement_id, description.get("Error", ""))
+
+
+# Extra keys whose values are AWS credentials, registered with the secrets masker on every read.
+_SECRET_EXTRA_KEYS = ("aws_secret_access_key", "aws_session_token")
+
+
+def mask_connection_secrets(password: str | None, extra: Mapping[str, Any]) -> None:
+    """Register the secret access key and session token of a connection with Airflow's secrets masker.
+
+    :param password: the connection's password, which contains the secret access key.
+    :param extra: the connection's extra, which may contain ``aws_session_token`` and ``aws_secret_access_key``.
+    """
+    for value in (password, *(extra.get(key) for key in _SECRET_EXTRA_KEYS)):
+        if isinstance(value, str) and value:
+            mask_secret(value)
+
+
+class _MaskedAwsConnectionWrapper(AwsConnectionWrapper):
+    """AWS connection settings whose ``repr()`` hides the secret access key and session token.
+
+    The amazon provider's dataclass ``repr()`` shows both, and a repr can end up in a log line
+    or an exception message.
+    """
+
+    def __repr__(self) -> str:
+        return (
+            f"AwsConnectionWrapper(conn_id={self.conn_id!r}, region_name={self.region_name!r}, "
+            f"aws_access_key_id={self.aws_access_key_id!r}, aws_secret_access_key='***', "
+            f"aws_session_token={'***' if self.aws_session_token else None!r}, endpoint_url={self.endpoint_url!r})"
+        )
+
+    __str__ = __repr__
 
 
 class RedshiftDataApiHook(AwsBaseHook):
@@ -155,11 +212,26 @@ class RedshiftDataApiHook(AwsBaseHook):
             "database": database,
         }
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Return the custom form fields for Airflow versions that read hook methods (2.x, 3.0, 3.1)."""
+        return legacy_form_widgets(REDSHIFT_FIELDS)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Return the standard-field behaviour for Airflow versions that read hook methods."""
+        return REDSHIFT_BEHAVIOUR.legacy()
+
     @cached_property
-    def _connection_extra(self) -> dict[str, Any]:
-        if not self.redshift_conn_id:
-            return {}
-        return dict(self.get_connection(self.redshift_conn_id).extra_dejson)
+    def settings(self) -> RedshiftConnectionSettings:
+        """The connection's validated settings.
+
+        :raises InvalidConnectionError: when the connection's fields contradict each other.
+        """
+        connection = self.get_connection(self.redshift_conn_id)
+        return RedshiftConnectionSettings.from_connection(
+            connection.conn_id, connection.login, connection.password, connection.extra_dejson
+        )
 
     @cached_property
     def conn_config(self) -> AwsConnectionWrapper:
@@ -167,10 +239,11 @@ class RedshiftDataApiHook(AwsBaseHook):
         if not self.redshift_conn_id:
             return super().conn_config
         connection = self.get_connection(self.redshift_conn_id)
+        mask_connection_secrets(connection.password, connection.extra_dejson)
         aws_extra = {
             key: value
             for key, value in connection.extra_dejson.items()
-            if key not in _TARGET_EXTRA_KEYS and value not in (None, "")
+            if key not in NON_AWS_EXTRA_KEYS and value not in (None, "")
         }
         # from_connection_metadata stamps conn_type "aws" so the wrapper accepts this
         # connection type; the second wrapper applies the hook's own region and client settings.
@@ -182,27 +255,35 @@ class RedshiftDataApiHook(AwsBaseHook):
             password=connection.password,
             extra=aws_extra,
         )
-        return AwsConnectionWrapper(
+        return _MaskedAwsConnectionWrapper(
             conn=base, region_name=self._region_name, botocore_config=self._config, verify=self._verify
         )
 
     @cached_property
     def target(self) -> RedshiftTarget:
         """The cluster, database user and database, from the connection and the overrides."""
-        values = {
-            key: self._target_overrides[key] or self._connection_extra.get(key) for key in _TARGET_EXTRA_KEYS
-        }
-        missing = [key for key in ("cluster_identifier", "database") if not values[key]]
+        settings = self.settings if self.redshift_conn_id else None
+        overrides = self._target_overrides
+        workgroup_name = settings.workgroup_name if settings and not overrides["cluster_identifier"] else None
+        cluster_identifier = overrides["cluster_identifier"] or (settings.cluster_identifier if settings else None)
+        database = overrides["database"] or (settings.database if settings else None)
+        missing = []
+        if not (cluster_identifier or workgroup_name):
+            missing.append("cluster_identifier or workgroup_name")
+        if not database:
+            missing.append("database")
         if missing:
             raise AirflowException(
                 f"Connection {self.redshift_conn_id!r} does not set {', '.join(missing)}. "
-                "Fill in 'Redshift cluster name' and 'Default database name' on the connection, "
-                "or pass cluster_identifier/database to the task."
+                "Fill in 'Redshift cluster name' (or 'Redshift Serverless workgroup') and 'Default database "
+                "name' on the connection, or pass cluster_identifier/database to the task."
             )
         return RedshiftTarget(
-            cluster_identifier=values["cluster_identifier"],
-            db_user=values["db_user"],
-            database=values["database"],
+            cluster_identifier=None if workgroup_name else cluster_identifier,
+            db_user=overrides["db_user"] or (settings.db_user if settings else None),
+            database=database or "",
+            workgroup_name=workgroup_name,
+            secret_arn=settings.secret_arn if settings else None,
         )
 
     @cached_property
@@ -242,11 +323,11 @@ class RedshiftDataApiHook(AwsBaseHook):
         response = self.conn.execute_statement(**request)
         statement_id = response["Id"]
         self.log.info(
-            "Submitted Redshift statement %s to cluster %s, database %s, as user %s.",
+            "Submitted Redshift statement %s to %s, database %s, as user %s.",
             statement_id,
-            request["ClusterIdentifier"],
+            self.target.description,
             request["Database"],
-            request.get("DbUser", "(IAM identity)"),
+            request.get("DbUser") or ("(from the secret)" if "SecretArn" in request else "(IAM identity)"),
         )
         return statement_id
 
@@ -300,6 +381,77 @@ class RedshiftDataApiHook(AwsBaseHook):
             self.log.info("Redshift statement %s is %s; waiting.", statement_id, status)
             if not self.supports_long_polling:
                 time.sleep(min(poll_interval, max(0.0, deadline - time.monotonic())))
+
+    def test_connection(self, probe_sql: str = PROBE_SQL, timeout: float = 60.0) -> tuple[bool, str]:
+        """Run a probe statement as the configured database user and explain any failure.
+
+        Called by the Test button of the Airflow UI. It never raises: every failure comes back as
+        ``(False, message)`` naming the cause and the fix.
+
+        :param probe_sql: statement to run; the default reads no table.
+        :param timeout: seconds to wait for the probe statement.
+        :return: whether the probe succeeded, and the message for the user.
+        """
+        try:
+            return self._probe(probe_sql, timeout)
+        except Exception as error:
+            self.log.warning("Connection test of %s failed unexpectedly: %s", self.redshift_conn_id, error)
+            return False, f"Connection test failed: {type(error).__name__}: {error}"
+
+    def _probe(self, probe_sql: str, timeout: float) -> tuple[bool, str]:
+        try:
+            settings = self.settings
+            target = self.target
+        except (InvalidConnectionError, AirflowException) as error:
+            return False, str(error)
+
+        region = self.conn_config.region_name or self.conn.meta.region_name
+        try:
+            identity = self._caller_identity(settings, region)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            return False, "AWS credentials check failed. " + explain_aws_error(
+                details.get("Code", ""), details.get("Message", ""), settings, target.database
+            )
+        if target.secret_arn:
+            database_user = "<user stored in the secret>"
+        elif target.db_user:
+            database_user = target.db_user
+        elif identity.startswith("arn:"):
+            name = identity.rsplit("/", 1)[-1]
+            database_user = f"IAMR:{name}" if ":assumed-role/" in identity or ":role/" in identity else f"IAM:{name}"
+        else:
+            database_user = "<database user mapped from the IAM identity>"
+        summary = (
+            f"identity {identity}, region {region}, {target.description}, database {target.database}, "
+            f"database user {database_user}"
+        )
+
+        try:
+            statement_id = self.execute_statement(probe_sql, statement_name="airflow-connection-test")
+            self.wait_for_statement(statement_id, timeout=timeout, poll_interval=1.0)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            explanation = explain_aws_error(
+                details.get("Code", ""), details.get("Message", ""), settings, target.database
+            )
+            return False, f"Connection test failed ({summary}). {explanation}"
+        except StatementFailedError as error:
+            explanation = explain_statement_error(
+                error.redshift_error, settings, target.database, database_user, probe_sql
+            )
+            return False, f"Connection test failed ({summary}). {explanation}"
+        return True, f"Connection works: probe statement {statement_id} finished ({summary})."
+
+    def _caller_identity(self, settings: RedshiftConnectionSettings, region: str | None) -> str:
+        """Return the caller's ARN from STS, or a description of the credentials when an endpoint override is set."""
+        if settings.endpoint_url:
+            # An endpoint override also redirects STS, which a VPC endpoint or an emulator of the
+            # Data API does not serve, so the identity is described instead of checked.
+            return f"{settings.aws_credentials} (not checked with STS because 'Endpoint override' is set)"
+        # NOTE: this branch calls AWS STS and is not covered by the test suite, which has no STS emulator.
+        sts = self.get_session(region_name=region).client("sts", region_name=region)
+        return sts.get_caller_identity()["Arn"]
 
     def cancel_statement(self, statement_id: str) -> bool:
         """Cancel a running statement; return False when Redshift declined (e.g. it had finished)."""

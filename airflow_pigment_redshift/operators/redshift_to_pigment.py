@@ -5,14 +5,14 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, BaseOperator, conf
 
+from airflow_pigment_redshift.application_access import check_application_access
 from airflow_pigment_redshift.csv_stream import CsvDialect, PageHeaderMode, ResultCsvWriter
 from airflow_pigment_redshift.exceptions import (
     PigmentImportFailedError,
@@ -31,6 +31,7 @@ from airflow_pigment_redshift.hooks.redshift_data import (
 )
 from airflow_pigment_redshift.triggers.pigment_import import PigmentImportTrigger
 from airflow_pigment_redshift.triggers.redshift_statement import RedshiftStatementTrigger
+from airflow_pigment_redshift.validation import unencodable_value_error, validate_task_input
 from airflow_pigment_redshift.unload import UnloadExporter, UnloadSettings
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ EmptyResultPolicy = Literal["fail", "skip", "push_header"]
 
 # Redshift ends any query after 24 hours.
 _MAX_STATEMENT_SECONDS = 24 * 3600.0
-_SCALAR_PARAMETER_TYPES = (str, int, float, Decimal, date, datetime)
 # NOTE: AWS documents a 500 MB result limit (older pages say 100 MB) without saying whether it
 # is measured compressed, so the threshold is a setting with margin below 500 MB.
 DEFAULT_UNLOAD_ABOVE_BYTES = 400 * 1024 * 1024
@@ -71,7 +71,7 @@ class RedshiftToPigmentOperator(BaseOperator):
     :param csv_delimiter: column separator of the import configuration (``,`` or ``;``).
     :param csv_quote_char: text delimiter of the import configuration (``"`` or ``'``).
     :param csv_header: column names to write in the header row instead of the query's column
-        names, one per selected column (templated).
+        names, one per selected column, or a dict that renames columns by name (templated).
     :param csv_encoding: encoding of the file sent to Pigment.
     :param csv_page_header: ``auto`` drops a line repeating the column names at the start of
         each CSV result chunk; ``never`` keeps every line. Used only with ``result_format="CSV"``.
@@ -90,6 +90,13 @@ class RedshiftToPigmentOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of on a worker. Defaults to
         ``[operators] default_deferrable``.
     :param cancel_on_kill: cancel the Redshift statement when the task is killed.
+    :param application: id or name of the Pigment application the block belongs to. When the
+        Redshift connection's 'Application access' lists applications, the task is rejected
+        before any query runs unless this one is listed.
+    :param expected_columns: header names of the Pigment import configuration, in order. When
+        set, the task fails before pushing if the CSV header would differ.
+    :param allow_non_read_sql: run statements other than a SELECT (DDL, DML, COPY, UNLOAD,
+        GRANT, CALL). By default they are rejected before anything is submitted.
     :param unload_s3_prefix: ``s3://bucket/prefix`` to export through ``UNLOAD`` when the result
         is larger than ``unload_above_bytes``; None never unloads. The parts go to a sub-prefix
         named after the statement id and are deleted once read. The query must not use
@@ -132,6 +139,9 @@ class RedshiftToPigmentOperator(BaseOperator):
         botocore_config: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = True,
+        application: str | None = None,
+        expected_columns: Sequence[str] | None = None,
+        allow_non_read_sql: bool = False,
         unload_s3_prefix: str | None = None,
         unload_iam_role: str = "default",
         unload_above_bytes: int = DEFAULT_UNLOAD_ABOVE_BYTES,
@@ -175,7 +185,10 @@ class RedshiftToPigmentOperator(BaseOperator):
         self.botocore_config = botocore_config
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
+        self.application = application
         self.statement_id: str | None = None
+        self.expected_columns = expected_columns
+        self.allow_non_read_sql = allow_non_read_sql
 
         # The dialect is checked at construction so a DAG with a bad separator fails to parse.
         self.dialect = CsvDialect(delimiter=csv_delimiter, quote_char=csv_quote_char, encoding=csv_encoding)
@@ -211,11 +224,30 @@ class RedshiftToPigmentOperator(BaseOperator):
         return PigmentHook(pigment_conn_id=self.pigment_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        parameters = self._validated_parameters()
-        self._validate_configuration_id()
+        validated = validate_task_input(
+            sql=self.sql,
+            parameters=self.parameters,
+            configuration_id=self.configuration_id,
+            csv_delimiter=self.csv_delimiter,
+            csv_quote_char=self.csv_quote_char,
+            csv_header=self.csv_header,
+            expected_columns=self.expected_columns,
+            allow_non_read_sql=self.allow_non_read_sql,
+            csv_encoding=self.csv_encoding,
+            waits={
+                "poll_interval": self.poll_interval,
+                "import_poll_interval": self.import_poll_interval,
+                "statement_timeout": self.statement_timeout,
+                "import_timeout": self.import_timeout,
+            },
+            max_skipped_rows=self.max_skipped_rows,
+        )
+        check_application_access(self.redshift_hook.settings, self.application)
+        # Read both connections now, so a connection mistake fails before the query runs.
+        self.pigment_hook.settings
         self.statement_id = self.redshift_hook.execute_statement(
             self.sql,
-            parameters=parameters,
+            parameters=validated.parameters,
             database=self.database,
             statement_name=self._statement_name(context),
             client_token=self._client_token(context),
@@ -280,14 +312,23 @@ class RedshiftToPigmentOperator(BaseOperator):
             csv_path = Path(directory) / f"{statement_id}.csv"
             with csv_path.open("w", encoding=self.dialect.encoding, newline="") as stream:
                 writer = ResultCsvWriter(
-                    stream, self.dialect, header=self.csv_header, page_header=self.csv_page_header
+                    stream,
+                    self.dialect,
+                    header=self.csv_header,
+                    page_header=self.csv_page_header,
+                    expected_columns=self.expected_columns,
                 )
-                if self._should_unload(statement_id, description):
-                    export = self._unload_exporter().export(
-                        self.sql, writer, run_id=statement_id, timeout=self._statement_wait_seconds()
-                    )
-                else:
-                    export = self.redshift_hook.stream_result(statement_id, writer, result_format=self.result_format)
+                try:
+                    if self._should_unload(statement_id, description):
+                        export = self._unload_exporter().export(
+                            self.sql, writer, run_id=statement_id, timeout=self._statement_wait_seconds()
+                        )
+                    else:
+                        export = self.redshift_hook.stream_result(
+                            statement_id, writer, result_format=self.result_format
+                        )
+                except UnicodeEncodeError as error:
+                    raise unencodable_value_error(error, statement_id) from None
             size = csv_path.stat().st_size
             self.log.info(
                 "Wrote %d rows (%d bytes, %d pages) of statement %s as CSV.", export.rows, size, export.pages, statement_id
@@ -409,33 +450,6 @@ class RedshiftToPigmentOperator(BaseOperator):
         if isinstance(self.execution_timeout, timedelta):
             return min(self.statement_timeout, self.execution_timeout.total_seconds())
         return self.statement_timeout
-
-    def _validated_parameters(self) -> dict[str, str] | None:
-        if not self.parameters:
-            return None
-        values: dict[str, str] = {}
-        for name, value in self.parameters.items():
-            if isinstance(value, bool) or not isinstance(value, _SCALAR_PARAMETER_TYPES):
-                raise ValueError(
-                    f"Invalid value {value!r} for SQL parameter {name!r}: the Data API takes text, "
-                    "numbers or dates. Pass one scalar value per :name placeholder."
-                )
-            text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
-            if text == "":
-                raise ValueError(
-                    f"Empty value for SQL parameter {name!r}: the Data API rejects empty parameter values."
-                )
-            values[str(name)] = text
-        return values
-
-    def _validate_configuration_id(self) -> None:
-        try:
-            uuid.UUID(str(self.configuration_id))
-        except ValueError:
-            raise ValueError(
-                f"Invalid configuration_id {self.configuration_id!r}: expected the UUID of a Pigment "
-                "import configuration (block Settings > Import configurations > Copy ID)."
-            ) from None
 
     def _statement_name(self, context: Context) -> str:
         ti = context["ti"]

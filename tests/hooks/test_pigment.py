@@ -84,7 +84,7 @@ def test_unknown_configuration_named(pigment_connection, line_items_csv):
 def test_missing_key_explained(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_DEFAULT", json.dumps({"conn_type": "pigment"}))
 
-    with pytest.raises(Exception, match="no Import API key"):
+    with pytest.raises(Exception, match="Import API key.*is empty"):
         PigmentHook().settings
 
 
@@ -93,3 +93,14 @@ def test_settings_repr_hides_key(pigment_connection):
 
     assert PIGMENT_API_KEY not in repr(settings)
     assert settings.base_url == pigment_connection.url
+
+
+def test_empty_verify_field_means_verified(monkeypatch, pigment_emulator):
+    connection = {
+        "conn_type": "pigment",
+        "password": PIGMENT_API_KEY,
+        "extra": {"base_url": pigment_emulator.url, "verify": ""},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_DEFAULT", json.dumps(connection))
+
+    assert PigmentHook().settings.verify is True

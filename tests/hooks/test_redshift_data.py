@@ -46,7 +46,7 @@ def test_target_missing_cluster_named(monkeypatch):
         "AIRFLOW_CONN_BARE", '{"conn_type": "pigment_redshift", "extra": {"region_name": "eu-west-1"}}'
     )
 
-    with pytest.raises(Exception, match="cluster_identifier, database"):
+    with pytest.raises(Exception, match="neither 'Redshift cluster name'.*nor 'Redshift Serverless workgroup'"):
         RedshiftDataApiHook("bare").target
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from airflow_pigment_redshift.testing.redshift_data.access import AccessSettings
 from airflow_pigment_redshift.testing.redshift_data.engine import DuckDbEngine, StatusDelays
 from airflow_pigment_redshift.testing.redshift_data.results import ResultSettings
 from airflow_pigment_redshift.testing.redshift_data.server import create_http_server, validate_loopback_host
@@ -54,6 +55,8 @@ class RedshiftDataEmulator:
     :param client_token_retention_seconds: time during which a repeated ``ClientToken`` returns the first statement.
     :param client_token_conflict: ``return_existing`` or ``reject`` for a repeated token with a different request.
     :param now: clock returning epoch seconds, used for timestamps and expiry.
+    :param access: simulated IAM denials, existing clusters and workgroups, and database grants,
+        checked by ``ExecuteStatement``; None allows everything.
     :param unload_s3_endpoint_url: S3 endpoint (e.g. a moto server on loopback) that
         ``UNLOAD ... TO 's3://...' FORMAT CSV`` writes its parts to; None makes UNLOAD fail.
     """
@@ -78,6 +81,7 @@ class RedshiftDataEmulator:
         client_token_retention_seconds: float = DAY_SECONDS,
         client_token_conflict: str = "return_existing",
         now: Callable[[], float] = time.time,
+        access: AccessSettings | None = None,
         unload_s3_endpoint_url: str | None = None,
     ) -> None:
         validate_loopback_host(host)
@@ -97,6 +101,7 @@ class RedshiftDataEmulator:
             self._engine,
             max_active_statements=max_active_statements,
             client_token_conflict=client_token_conflict,
+            access=access,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None

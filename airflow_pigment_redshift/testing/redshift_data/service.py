@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from airflow_pigment_redshift.testing.redshift_data.access import AccessSettings
 from airflow_pigment_redshift.testing.redshift_data.engine import DuckDbEngine
 from airflow_pigment_redshift.testing.redshift_data.errors import (
     DataApiError,
@@ -66,6 +67,7 @@ class RedshiftDataService:
     :param max_active_statements: limit of statements not yet ended; more raise ``ActiveStatementsExceededException``.
     :param client_token_conflict: ``return_existing`` to return the first statement for a repeated
         ``ClientToken`` even when the request differs, or ``reject`` to raise ``ValidationException`` then.
+    :param access: simulated IAM permissions, targets and database grants; None allows everything.
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class RedshiftDataService:
         *,
         max_active_statements: int = 200,
         client_token_conflict: str = "return_existing",
+        access: AccessSettings | None = None,
     ) -> None:
         if client_token_conflict not in CLIENT_TOKEN_CONFLICT_MODES:
             raise ValueError(
@@ -85,6 +88,7 @@ class RedshiftDataService:
         self._engine = engine
         self._max_active_statements = max_active_statements
         self._client_token_conflict = client_token_conflict
+        self.access = access or AccessSettings()
         self._requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
         self._operations: dict[str, Callable[[dict[str, Any]], dict[str, Any] | bytes]] = {
@@ -164,6 +168,8 @@ class RedshiftDataService:
         with_event = request.get("WithEvent", False)
         if not isinstance(with_event, bool):
             raise validation_error("WithEvent must be a boolean")
+        self.access.check_execute_statement(request)
+        access_error = self.access.statement_error(request, sql)
 
         now = self._store.now()
         candidate = StatementRecord(
@@ -184,7 +190,10 @@ class RedshiftDataService:
             redshift_pid=random.randint(1_073_741_824, 1_073_999_999),
         )
         record, is_new = self._store_new_statement(candidate)
-        if is_new:
+        if is_new and access_error is not None:
+            self._store.transition(record, StatementStatus.FAILED, error=access_error)
+            record.execution_done.set()
+        elif is_new:
             self._engine.submit(record)
         if wait_seconds is not None:
             self._store.wait_for(lambda: record.status.is_terminal, wait_seconds)

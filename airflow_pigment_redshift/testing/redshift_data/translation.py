@@ -44,7 +44,12 @@ def translate_sql(sql: str) -> TranslatedSql:
     :param sql: SQL text in the Redshift dialect.
     """
     try:
-        expressions = [expression for expression in sqlglot.parse(sql, read="redshift") if expression is not None]
+        # A comment after the last ";" comes back as a Semicolon expression, which is no statement.
+        expressions = [
+            expression
+            for expression in sqlglot.parse(sql, read="redshift")
+            if expression is not None and not isinstance(expression, exp.Semicolon)
+        ]
     except SqlglotError as error:
         log.debug("sqlglot cannot parse the SQL, running the raw text on DuckDB: %s", error)
         duckdb_sql, names = _rewrite_placeholders_with_tokens(sql)
