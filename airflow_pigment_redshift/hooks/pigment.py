@@ -23,7 +23,11 @@ from tenacity import (
 from airflow.providers.common.compat.sdk import AirflowException, BaseHook
 
 from airflow_pigment_redshift import __version__
-from airflow_pigment_redshift.exceptions import PigmentImportTimeoutError, PigmentRequestError
+from airflow_pigment_redshift.exceptions import (
+    PigmentImportTimeoutError,
+    PigmentRejectedError,
+    PigmentRequestError,
+)
 
 DEFAULT_BASE_URL = "https://pigment.app"
 PUSH_CSV_PATH = "/api/v1/import/push/csv"
@@ -255,7 +259,8 @@ def _raise_for_response(
         "configuration per hour); wait and retry later.",
     }
     hint = hints.get(status, "Pigment returned a server error; retry later.")
-    raise PigmentRequestError(
+    error_class = PigmentRejectedError if 400 <= status < 500 else PigmentRequestError
+    raise error_class(
         f"Pigment returned HTTP {status} for {subject}. {hint} Response body: {body or '(empty)'}",
         status_code=status,
         body=body,
