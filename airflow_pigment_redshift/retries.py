@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from botocore.exceptions import ClientError, ConnectionError as BotocoreConnectionError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
 
@@ -115,7 +116,8 @@ def data_api_error_code(error: BaseException) -> str | None:
 
 def is_retryable_data_api_error(error: BaseException) -> bool:
     """Return True for throttling, active-statement limits, server faults and dropped connections."""
-    if isinstance(error, BotocoreConnectionError):
+    if isinstance(error, (BotocoreConnectionError, HTTPClientError)):
+        # Connection refused, reset or closed, and read timeouts.
         return True
     return data_api_error_code(error) in RETRYABLE_DATA_API_CODES
 

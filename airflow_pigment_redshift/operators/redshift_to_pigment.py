@@ -521,11 +521,12 @@ class RedshiftToPigmentOperator(BaseOperator):
         except StatementTimeoutError:
             self._cancel_statement(statement_id)
             raise
-        except StatementError:
+        except Exception:
+            # A failed status read leaves the query running: the next try reconnects to it.
             raise
         except BaseException as error:
-            # AirflowTaskTimeout, a termination signal or an unexpected failure: the query must not
-            # run on unattended.
+            # AirflowTaskTimeout, AirflowTaskTerminated (SIGTERM) or an interrupt: no try will come
+            # back for this query, so it must not run on unattended.
             if self.cancel_on_kill:
                 self.log.warning("Cancelling Redshift statement %s because the wait ended with %r.", statement_id, error)
                 self._cancel_statement(statement_id)

@@ -26,6 +26,8 @@ FAULT_KINDS = (
     "drop_after",
     # Sleep ``delay_seconds`` before handling the request, to make a client time out.
     "delay",
+    # Handle the request (side effects included), then sleep ``delay_seconds`` before answering.
+    "slow_response",
     # Handle the request, then merge ``fields`` into the JSON response object.
     "override",
 )
@@ -47,7 +49,7 @@ class FaultRule:
     :param status: HTTP status of an ``error`` fault.
     :param code: AWS error code (``__type``) of an ``error`` fault in the Data API emulator.
     :param message: error message or body text of an ``error`` fault.
-    :param delay_seconds: sleep of a ``delay`` fault.
+    :param delay_seconds: sleep of a ``delay`` or ``slow_response`` fault.
     :param fields: members merged into the JSON response of an ``override`` fault.
     """
 

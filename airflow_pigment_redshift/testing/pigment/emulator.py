@@ -226,7 +226,8 @@ class PigmentEmulator:
 
         Supported kinds: ``error`` (``status`` and ``message`` as the body), ``drop_before``
         (close without reading the body, so no import is created), ``drop_after`` (the import
-        is created, then the connection closes without a response), ``delay`` and ``override``
+        is created, then the connection closes without a response), ``delay``, ``slow_response``
+        (the import is created, then the answer is late) and ``override``
         (merged into the JSON status report). Rules can match ``configurationid`` or
         ``importid``. A process takes the same rules as JSON at ``POST /_emulator/faults``.
         """

@@ -179,6 +179,8 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
         if fault is not None and fault.fault == "drop_after":
             self.close_connection = True
             return
+        if fault is not None and fault.fault == "slow_response":
+            time.sleep(fault.delay_seconds)
         if fault is not None and fault.fault == "override" and response.status == HTTPStatus.OK:
             response = _json_response(HTTPStatus.OK, {**json.loads(response.body), **fault.fields})
         self._send(response)

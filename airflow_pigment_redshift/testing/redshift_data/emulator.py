@@ -192,7 +192,7 @@ class RedshiftDataEmulator:
         """Fault rules applied to every request: ``emulator.faults.add(FaultRule(...))``.
 
         Supported kinds: ``error`` (``code``, ``status``, ``message``), ``drop_before``,
-        ``drop_after``, ``delay`` and ``override`` (merged into the JSON response). Processes
+        ``drop_after``, ``delay``, ``slow_response`` and ``override`` (merged into the JSON response). Processes
         started from the command line take the same rules as JSON at ``POST /_emulator/faults``.
         """
         return self._service.faults

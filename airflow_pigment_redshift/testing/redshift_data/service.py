@@ -129,6 +129,8 @@ class RedshiftDataService:
             response = handler(request)
             if fault is not None and fault.fault == "drop_after":
                 return DROP_CONNECTION, b""
+            if fault is not None and fault.fault == "slow_response":
+                time.sleep(fault.delay_seconds)
             if fault is not None and fault.fault == "override":
                 response = {**(json.loads(response) if isinstance(response, bytes) else response), **fault.fields}
         except DataApiError as error:
