@@ -39,8 +39,8 @@ RETRYABLE_DATA_API_CODES = frozenset(
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff of retried calls and poll loops: exponential, capped, with full jitter.
+class CallRetryPolicy:
+    """Backoff of retried calls and poll loops: exponential and capped, plus a random jitter of up to ``initial_wait``.
 
     :param attempts: maximum calls per operation, the first included.
     :param initial_wait: seconds before the first retry, before jitter.

@@ -44,7 +44,7 @@ from airflow_pigment_redshift.hooks.redshift_data import (
 )
 from airflow_pigment_redshift.progress import TransferProgress
 from airflow_pigment_redshift.retries import (
-    RetryPolicy,
+    CallRetryPolicy,
     data_api_error_code,
     is_retryable_data_api_error,
     is_retryable_status_error,
@@ -112,7 +112,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         unchanged (a list with a unique key, or a configuration that clears the block before
         each import). Then a push whose outcome is unknown (sent, no answer) is retried;
         otherwise the task fails and says what to check in Pigment.
-    :param retry_policy: backoff of retried Data API and Pigment calls and of the poll loops.
+    :param call_retries: backoff of retried Data API and Pigment calls and of the poll loops.
     :param pigment_timeout: HTTP timeout in seconds of each Pigment request, overriding the
         hook's default (300 s to send or read, 10 s to connect).
 
@@ -153,7 +153,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = True,
         target_is_idempotent: bool = False,
-        retry_policy: RetryPolicy | None = None,
+        call_retries: CallRetryPolicy | None = None,
         pigment_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
@@ -194,7 +194,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.target_is_idempotent = target_is_idempotent
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.call_retries = call_retries or CallRetryPolicy()
         self.pigment_timeout = pigment_timeout
         self.statement_id: str | None = None
         self._progress: TransferProgress | None = None
@@ -224,7 +224,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         if progress.phase in ("pushed", "imported", "succeeded"):
             return self._resume_after_push(progress)
         if progress.phase == "push_started" and not self.target_is_idempotent:
-            raise self._ambiguous_push_error(progress.record, "the previous try ended while the push was in flight")
+            raise self._ambiguous_push_error(progress.record, "an earlier try sent this push and its outcome is unknown")
         statement_id, description = self._submit_or_reuse_statement(context, parameters)
         if description.get("Status") == StatementStatus.FINISHED.value:
             return self._export_and_import(statement_id, description)
@@ -286,7 +286,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         progress = self._transfer_progress()
         with tempfile.TemporaryDirectory(prefix="pigment-import-") as directory:
             csv_path = Path(directory) / f"{statement_id}.csv"
-            export = self.retry_policy.call(
+            export = self.call_retries.call(
                 self._export_result,
                 statement_id,
                 csv_path,
@@ -494,7 +494,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         """Call the Data API with retries of transient errors, turning AccessDeniedException into a clear error."""
         subject = f"Data API {operation}" + (f" for statement {args[0]}" if operation != "ExecuteStatement" else "")
         try:
-            return self.retry_policy.call(
+            return self.call_retries.call(
                 function, *args, is_retryable=is_retryable_data_api_error, description=subject, log=self.log, **kwargs
             )
         except ClientError as error:
@@ -555,7 +555,7 @@ class RedshiftToPigmentOperator(BaseOperator):
                     "Raise statement_timeout or execution_timeout, or check the query in the Redshift console.",
                 )
             if not self.redshift_hook.supports_long_polling or status not in {item.value for item in StatementStatus}:
-                interval = self.retry_policy.poll_interval(self.poll_interval, polls, MAX_WAIT_TIME_SECONDS)
+                interval = self.call_retries.poll_interval(self.poll_interval, polls, MAX_WAIT_TIME_SECONDS)
                 time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             polls += 1
             self.log.info("Redshift statement %s is %s; waiting.", statement_id, status)
@@ -580,7 +580,7 @@ class RedshiftToPigmentOperator(BaseOperator):
             return push_created_no_import(error) or (self.target_is_idempotent and push_outcome_unknown(error))
 
         try:
-            return self.retry_policy.call(
+            return self.call_retries.call(
                 self.pigment_hook.push_csv,
                 self.configuration_id,
                 csv_path,
@@ -613,7 +613,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         deadline = time.monotonic() + self.import_timeout
         polls = 0
         while True:
-            report = self.retry_policy.call(
+            report = self.call_retries.call(
                 read_status,
                 self.pigment_hook,
                 import_id,
@@ -631,7 +631,7 @@ class RedshiftToPigmentOperator(BaseOperator):
                     f"{self.import_timeout:.0f} s. It was pushed once: a retry of this task resumes waiting on it "
                     "and does not push again. Raise import_timeout if Pigment needs longer."
                 )
-            interval = self.retry_policy.poll_interval(self.import_poll_interval, polls, 60.0)
+            interval = self.call_retries.poll_interval(self.import_poll_interval, polls, 60.0)
             polls += 1
             self.log.info("Pigment import %s is %s; checking again in %.1f s.", import_id, status, interval)
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))

@@ -35,7 +35,7 @@ from airflow_pigment_redshift.exceptions import (
 )
 from airflow_pigment_redshift.operators.redshift_to_pigment import RedshiftToPigmentOperator
 from airflow_pigment_redshift.progress import PROGRESS_KEY
-from airflow_pigment_redshift.retries import RetryPolicy
+from airflow_pigment_redshift.retries import CallRetryPolicy
 from airflow_pigment_redshift.testing.faults import FaultRule
 from airflow_pigment_redshift.triggers.pigment_import import PigmentImportTrigger
 from airflow_pigment_redshift.triggers.redshift_statement import RedshiftStatementTrigger
@@ -44,7 +44,7 @@ from tests.helpers import expected_rows
 
 DAY = {"interval_start": "1995-03-01", "interval_end": "1995-03-02"}
 EMPTY_DAY = {"interval_start": "2030-01-01", "interval_end": "2030-01-02"}
-FAST_RETRIES = RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_delay=30)
+FAST_RETRIES = CallRetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_delay=30)
 # botocore makes one attempt per call, so the operator's own retries are what is tested.
 NO_BOTOCORE_RETRIES = {"retries": {"max_attempts": 1, "mode": "standard"}}
 
@@ -87,7 +87,7 @@ def make_operator(**kwargs: Any) -> RedshiftToPigmentOperator:
         "configuration_id": LINE_ITEMS_CONFIGURATION_ID,
         "poll_interval": 1,
         "import_poll_interval": 0.05,
-        "retry_policy": FAST_RETRIES,
+        "call_retries": FAST_RETRIES,
         "botocore_config": NO_BOTOCORE_RETRIES,
         "deferrable": False,
         **kwargs,
@@ -435,7 +435,7 @@ def test_read_timeout_after_body_sent(connections):
     pigment.faults.add(FaultRule("push", "slow_response", delay_seconds=1.5))
 
     for try_number in (1, 2):
-        with pytest.raises(AmbiguousPushError, match="ReadTimeout|previous try"):
+        with pytest.raises(AmbiguousPushError, match="ReadTimeout|earlier try"):
             run_try(store, try_number=try_number, pigment_timeout=0.5)
 
     # Pigment created the import although the client gave up, and the retry did not push again.
@@ -450,7 +450,7 @@ def test_dropped_answer_after_push_not_repeated(connections):
 
     with pytest.raises(AmbiguousPushError):
         run_try(store)
-    with pytest.raises(AmbiguousPushError, match="previous try"):
+    with pytest.raises(AmbiguousPushError, match="earlier try"):
         run_try(store, try_number=2)
 
     assert_imported_once(pigment, day_truth(redshift))
