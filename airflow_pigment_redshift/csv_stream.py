@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence

@@ -30,7 +30,11 @@ from airflow_pigment_redshift import __version__
 from airflow_pigment_redshift.connection_check import describe_key_expiry
 from airflow_pigment_redshift.connection_fields import PIGMENT_BEHAVIOUR, PIGMENT_FIELDS, legacy_form_widgets
 from airflow_pigment_redshift.connection_settings import InvalidConnectionError, PigmentConnectionSettings
-from airflow_pigment_redshift.exceptions import PigmentImportTimeoutError, PigmentRequestError
+from airflow_pigment_redshift.exceptions import (
+    PigmentImportTimeoutError,
+    PigmentRejectedError,
+    PigmentRequestError,
+)
 
 DEFAULT_BASE_URL = "https://pigment.app"
 PUSH_CSV_PATH = "/api/v1/import/push/csv"
@@ -429,7 +433,8 @@ def _raise_for_response(
         )
     else:
         hint = hints.get(status, "Pigment returned a server error; retry later.")
-    raise PigmentRequestError(
+    error_class = PigmentRejectedError if 400 <= status < 500 else PigmentRequestError
+    raise error_class(
         f"Pigment returned HTTP {status} for {subject}. {hint} Response body: {body or '(empty)'}",
         status_code=status,
         body=body,

@@ -25,9 +25,9 @@ from airflow_pigment_redshift.connection_settings import (
 from airflow_pigment_redshift.csv_stream import ResultCsvWriter
 from airflow_pigment_redshift.result_pages import RawResultPageReader
 from airflow_pigment_redshift.exceptions import (
-    StatementAbortedError,
     StatementFailedError,
     StatementTimeoutError,
+    statement_error,
 )
 
 if TYPE_CHECKING:
@@ -122,10 +122,8 @@ def raise_for_statement_status(description: Mapping[str, Any]) -> None:
     """Raise the matching exception when a described statement failed or was aborted."""
     status = description.get("Status")
     statement_id = description.get("Id", "")
-    if status == StatementStatus.FAILED.value:
-        raise StatementFailedError(statement_id, description.get("Error", ""))
-    if status == StatementStatus.ABORTED.value:
-        raise StatementAbortedError(statement_id, description.get("Error", ""))
+    if status in (StatementStatus.FAILED.value, StatementStatus.ABORTED.value):
+        raise statement_error(statement_id, status, description.get("Error", ""))
 
 
 # Extra keys whose values are AWS credentials, registered with the secrets masker on every read.

@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, conf
 
 from airflow_pigment_redshift.application_access import check_application_access
 from airflow_pigment_redshift.csv_stream import CsvDialect, PageHeaderMode, ResultCsvWriter
+from botocore.exceptions import ClientError
+from tenacity import stop_after_attempt
+
 from airflow_pigment_redshift.exceptions import (
+    AmbiguousPushError,
+    EmptyResultError,
     PigmentImportFailedError,
     PigmentImportTimeoutError,
     PigmentRedshiftError,
-    StatementAbortedError,
-    StatementFailedError,
+    PigmentRejectedError,
+    PigmentRequestError,
+    PigmentSkippedRowsError,
+    RedshiftAccessDeniedError,
+    ResultTooLargeError,
     StatementTimeoutError,
+    statement_error,
 )
 from airflow_pigment_redshift.hooks.pigment import ImportStatus, PigmentHook, summary_counts
 from airflow_pigment_redshift.hooks.redshift_data import (
+    MAX_WAIT_TIME_SECONDS,
     RedshiftDataApiHook,
+    ResultExport,
     ResultFormat,
     StatementStatus,
-    raise_for_statement_status,
+)
+from airflow_pigment_redshift.progress import TransferProgress
+from airflow_pigment_redshift.retries import (
+    CallRetryPolicy,
+    data_api_error_code,
+    is_retryable_data_api_error,
+    is_retryable_status_error,
+    push_created_no_import,
+    push_outcome_unknown,
 )
 from airflow_pigment_redshift.triggers.pigment_import import PigmentImportTrigger
 from airflow_pigment_redshift.triggers.redshift_statement import RedshiftStatementTrigger
@@ -89,7 +109,7 @@ class RedshiftToPigmentOperator(BaseOperator):
     :param botocore_config: botocore client configuration as a dict.
     :param deferrable: wait in the triggerer instead of on a worker. Defaults to
         ``[operators] default_deferrable``.
-    :param cancel_on_kill: cancel the Redshift statement when the task is killed.
+    :param cancel_on_kill: cancel the Redshift statement when the task is killed or times out.
     :param application: id or name of the Pigment application the block belongs to. When the
         Redshift connection's 'Application access' lists applications, the task is rejected
         before any query runs unless this one is listed.
@@ -106,6 +126,17 @@ class RedshiftToPigmentOperator(BaseOperator):
         least this many bytes; 0 always unloads.
     :param unload_max_file_size_mb: ``MAXFILESIZE`` of each unloaded CSV part.
     :param s3_conn_id: AWS connection used to read and delete the unloaded parts.
+    :param target_is_idempotent: set to True when pushing the same rows twice leaves the block
+        unchanged (a list with a unique key, or a configuration that clears the block before
+        each import). Then a push whose outcome is unknown (sent, no answer) is retried;
+        otherwise the task fails and says what to check in Pigment.
+    :param call_retries: backoff of retried Data API and Pigment calls and of the poll loops.
+    :param pigment_timeout: HTTP timeout in seconds of each Pigment request, overriding the
+        hook's default (300 s to send or read, 10 s to connect).
+
+    Progress (statement id, push, import id) is stored in Airflow's task state store, so a
+    retry reuses a finished statement's result and resumes waiting on an import already
+    pushed instead of pushing again. See the README section "Retries and reruns".
     """
 
     template_fields: Sequence[str] = ("sql", "configuration_id", "parameters", "database", "csv_header")
@@ -147,6 +178,9 @@ class RedshiftToPigmentOperator(BaseOperator):
         unload_above_bytes: int = DEFAULT_UNLOAD_ABOVE_BYTES,
         unload_max_file_size_mb: int = 256,
         s3_conn_id: str = "aws_default",
+        target_is_idempotent: bool = False,
+        call_retries: CallRetryPolicy | None = None,
+        pigment_timeout: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -186,9 +220,13 @@ class RedshiftToPigmentOperator(BaseOperator):
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.application = application
-        self.statement_id: str | None = None
         self.expected_columns = expected_columns
         self.allow_non_read_sql = allow_non_read_sql
+        self.target_is_idempotent = target_is_idempotent
+        self.call_retries = call_retries or CallRetryPolicy()
+        self.pigment_timeout = pigment_timeout
+        self.statement_id: str | None = None
+        self._progress: TransferProgress | None = None
 
         # The dialect is checked at construction so a DAG with a bad separator fails to parse.
         self.dialect = CsvDialect(delimiter=csv_delimiter, quote_char=csv_quote_char, encoding=csv_encoding)
@@ -221,7 +259,7 @@ class RedshiftToPigmentOperator(BaseOperator):
     @cached_property
     def pigment_hook(self) -> PigmentHook:
         """Pigment hook built from ``pigment_conn_id``."""
-        return PigmentHook(pigment_conn_id=self.pigment_conn_id)
+        return PigmentHook(pigment_conn_id=self.pigment_conn_id, timeout=self.pigment_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
         validated = validate_task_input(
@@ -245,35 +283,33 @@ class RedshiftToPigmentOperator(BaseOperator):
         check_application_access(self.redshift_hook.settings, self.application)
         # Read both connections now, so a connection mistake fails before the query runs.
         self.pigment_hook.settings
-        self.statement_id = self.redshift_hook.execute_statement(
-            self.sql,
-            parameters=validated.parameters,
-            database=self.database,
-            statement_name=self._statement_name(context),
-            client_token=self._client_token(context),
-            result_format=self.result_format,
-        )
+        parameters = validated.parameters
+        progress = self._progress = TransferProgress(context, self.log)
+        if progress.phase in ("pushed", "imported", "succeeded"):
+            return self._resume_after_push(progress)
+        if progress.phase == "push_started" and not self.target_is_idempotent:
+            raise self._ambiguous_push_error(progress.record, "an earlier try sent this push and its outcome is unknown")
+        statement_id, description = self._submit_or_reuse_statement(context, parameters)
+        if description.get("Status") == StatementStatus.FINISHED.value:
+            return self._export_and_import(statement_id, description)
         if self.deferrable:
-            description = self.redshift_hook.describe_statement(self.statement_id)
+            description = self._call_data_api(self.redshift_hook.describe_statement, statement_id, operation="DescribeStatement")
             if not StatementStatus.is_terminal(description.get("Status")):
-                self._defer_to_statement_trigger(self.statement_id)
-            raise_for_statement_status(description)
+                self._defer_to_statement_trigger(statement_id)
+            self._raise_for_statement(description)
         else:
-            description = self.redshift_hook.wait_for_statement(
-                self.statement_id, timeout=self._statement_wait_seconds(), poll_interval=self.poll_interval
-            )
-        return self._export_and_import(self.statement_id, description)
+            description = self._wait_for_statement(statement_id)
+        return self._export_and_import(statement_id, description)
 
     def execute_after_statement(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the statement trigger fired: check the outcome, then export and import."""
         statement_id = event["statement_id"]
         self.statement_id = statement_id
+        self._progress = TransferProgress(context, self.log)
         status = event.get("status")
         message = event.get("message", "")
-        if status == "failed":
-            raise StatementFailedError(statement_id, message)
-        if status == "aborted":
-            raise StatementAbortedError(statement_id, message)
+        if status in ("failed", "aborted"):
+            raise statement_error(statement_id, status.upper(), message, self.redshift_hook.target.db_user)
         if status == "timeout":
             self._cancel_statement(statement_id)
             raise StatementTimeoutError(statement_id, f"{message} The statement was cancelled.")
@@ -286,6 +322,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         # The export figures travel in the event: dag.test() in Airflow 3.3 resumes a task with
         # the event alone and drops the kwargs given to defer().
         progress = event["task_progress"]
+        self._progress = TransferProgress(context, self.log)
         status = event.get("status")
         if status == "timeout":
             raise PigmentImportTimeoutError(
@@ -294,7 +331,9 @@ class RedshiftToPigmentOperator(BaseOperator):
             )
         if not ImportStatus.is_terminal(status):
             raise PigmentRedshiftError(
-                f"Waiting for Pigment import {progress['import_id']} failed: {event.get('message', '')}"
+                f"Waiting for Pigment import {progress['import_id']} (configuration "
+                f"{progress['configuration_id']}) failed: {event.get('message', '')} The import was pushed "
+                "once; a retry of this task resumes waiting on it and does not push again."
             )
         return self._summarize(progress, event["report"])
 
@@ -308,35 +347,32 @@ class RedshiftToPigmentOperator(BaseOperator):
                 f"Redshift statement {statement_id} returned no result set. The SQL must be a query "
                 "(SELECT or WITH ... SELECT) whose rows are imported into Pigment."
             )
+        progress = self._transfer_progress()
         with tempfile.TemporaryDirectory(prefix="pigment-import-") as directory:
             csv_path = Path(directory) / f"{statement_id}.csv"
-            with csv_path.open("w", encoding=self.dialect.encoding, newline="") as stream:
-                writer = ResultCsvWriter(
-                    stream,
-                    self.dialect,
-                    header=self.csv_header,
-                    page_header=self.csv_page_header,
-                    expected_columns=self.expected_columns,
-                )
-                try:
-                    if self._should_unload(statement_id, description):
-                        export = self._unload_exporter().export(
-                            self.sql, writer, run_id=statement_id, timeout=self._statement_wait_seconds()
-                        )
-                    else:
-                        export = self.redshift_hook.stream_result(
-                            statement_id, writer, result_format=self.result_format
-                        )
-                except UnicodeEncodeError as error:
-                    raise unencodable_value_error(error, statement_id) from None
+            export = self.call_retries.call(
+                self._export_result,
+                statement_id,
+                csv_path,
+                description,
+                is_retryable=is_retryable_data_api_error,
+                description=f"Reading the result of Redshift statement {statement_id}",
+                log=self.log,
+            )
             size = csv_path.stat().st_size
             self.log.info(
                 "Wrote %d rows (%d bytes, %d pages) of statement %s as CSV.", export.rows, size, export.pages, statement_id
             )
             if export.rows == 0:
                 self._handle_empty_result(statement_id)
-            import_id = self.pigment_hook.push_csv(self.configuration_id, csv_path)
-        progress = {
+            progress.save(
+                phase="push_started",
+                statement_id=statement_id,
+                push_started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                rows=export.rows,
+            )
+            import_id = self._push(statement_id, csv_path, export.rows)
+        summary_progress = {
             "statement_id": statement_id,
             "configuration_id": self.configuration_id,
             "import_id": import_id,
@@ -344,10 +380,15 @@ class RedshiftToPigmentOperator(BaseOperator):
             "bytes": size,
             "pages": export.pages,
         }
+        progress.save(phase="pushed", import_id=import_id, task_progress=summary_progress)
+        return self._wait_for_import_result(summary_progress)
+
+    def _wait_for_import_result(self, progress: dict[str, Any]) -> dict[str, Any]:
+        """Wait for a pushed import, in the triggerer when deferrable, and return the task summary."""
         if self.deferrable:
             self.defer(
                 trigger=PigmentImportTrigger(
-                    import_id=import_id,
+                    import_id=progress["import_id"],
                     configuration_id=self.configuration_id,
                     pigment_conn_id=self.pigment_conn_id,
                     poll_interval=self.import_poll_interval,
@@ -357,9 +398,7 @@ class RedshiftToPigmentOperator(BaseOperator):
                 method_name="execute_complete",
                 timeout=self.execution_timeout,
             )
-        report = self.pigment_hook.wait_for_import(
-            import_id, timeout=self.import_timeout, poll_interval=self.import_poll_interval
-        )
+        report = self._wait_for_import(progress["import_id"])
         return self._summarize(progress, report)
 
     def _should_unload(self, statement_id: str, description: Mapping[str, Any]) -> bool:
@@ -385,20 +424,23 @@ class RedshiftToPigmentOperator(BaseOperator):
 
     def _summarize(self, progress: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
         status = report.get("importStatus")
+        transfer = self._transfer_progress()
         if status == ImportStatus.FAILED.value:
+            # A Failed import changed nothing in the block, so the next try may push again.
+            failed = [*transfer.record.get("failed_import_ids", []), progress["import_id"]]
+            transfer.save(phase="statement", import_id=None, task_progress=None, failed_import_ids=failed)
             raise PigmentImportFailedError(progress["import_id"], progress["configuration_id"], report)
+        transfer.save(phase="imported", report=report, task_progress=progress)
         counts = summary_counts(report)
         summary = {**progress, "import_status": status, **counts}
         self.log.info("Import summary: %s", summary)
         if counts["skipped"]:
             self._log_skipped_rows(progress["import_id"], report)
         if self.max_skipped_rows is not None and counts["skipped"] > self.max_skipped_rows:
-            raise PigmentRedshiftError(
-                f"Pigment import {progress['import_id']} (configuration {progress['configuration_id']}) "
-                f"skipped {counts['skipped']} rows, more than max_skipped_rows={self.max_skipped_rows}. "
-                "The other rows were imported. See the skipped-row samples above, fix the data or the "
-                "import configuration, or raise max_skipped_rows."
+            raise PigmentSkippedRowsError(
+                progress["import_id"], progress["configuration_id"], counts["skipped"], self.max_skipped_rows
             )
+        transfer.save(phase="succeeded", summary=summary)
         return summary
 
     def _log_skipped_rows(self, import_id: str, report: dict[str, Any]) -> None:
@@ -420,8 +462,9 @@ class RedshiftToPigmentOperator(BaseOperator):
         message = f"Redshift statement {statement_id} returned no rows, so nothing was imported into Pigment."
         if self.on_empty_result == "skip":
             raise AirflowSkipException(message)
-        raise PigmentRedshiftError(
-            f"{message} Check the query and its parameters, or set on_empty_result='skip' or 'push_header'."
+        raise EmptyResultError(
+            statement_id,
+            f"{message} Check the query and its parameters, or set on_empty_result='skip' or 'push_header'.",
         )
 
     def _defer_to_statement_trigger(self, statement_id: str) -> None:
@@ -446,6 +489,251 @@ class RedshiftToPigmentOperator(BaseOperator):
         except Exception:
             self.log.exception("Could not cancel Redshift statement %s.", statement_id)
 
+    def _transfer_progress(self) -> TransferProgress:
+        if self._progress is None:
+            raise RuntimeError("The transfer progress is read in execute() and the resume methods, before any step.")
+        return self._progress
+
+    def _resume_after_push(self, progress: TransferProgress) -> dict[str, Any]:
+        """Finish a task instance whose earlier try already pushed, without pushing again."""
+        record = progress.record
+        task_progress = record["task_progress"]
+        if progress.phase == "succeeded":
+            self.log.info(
+                "Pigment import %s of this task instance already succeeded; returning its summary.",
+                record.get("import_id"),
+            )
+            return record["summary"]
+        if progress.phase == "imported":
+            self.log.info("Pigment import %s already ended; checking its report again.", record.get("import_id"))
+            return self._summarize(task_progress, record["report"])
+        self.log.info(
+            "The previous try pushed import %s to configuration %s; waiting for it instead of pushing again.",
+            record.get("import_id"),
+            self.configuration_id,
+        )
+        return self._wait_for_import_result(task_progress)
+
+    def _ambiguous_push_error(self, record: Mapping[str, Any], detail: str) -> AmbiguousPushError:
+        return AmbiguousPushError(
+            self.configuration_id,
+            str(record.get("statement_id")),
+            str(record.get("push_started_at")),
+            int(record.get("rows", 0)),
+            detail,
+        )
+
+    def _submit_or_reuse_statement(
+        self, context: Context, parameters: dict[str, str] | None
+    ) -> tuple[str, dict[str, Any]]:
+        """Return the statement of this task instance: the earlier try's when still usable, else a new one.
+
+        A finished statement's result stays readable for 24 hours, so a retry reads it instead of
+        running the query again; a running statement is waited on. A failed, aborted or expired
+        statement is submitted again with a new client token.
+        """
+        progress = self._transfer_progress()
+        previous_id = progress.record.get("statement_id")
+        if previous_id:
+            description = self._describe_previous_statement(previous_id)
+            status = description.get("Status") if description else None
+            if status == StatementStatus.FINISHED.value or (status and not StatementStatus.is_terminal(status)):
+                self.log.info("Reusing Redshift statement %s of the previous try, which is %s.", previous_id, status)
+                self.statement_id = previous_id
+                return previous_id, description
+            if status:
+                self.log.warning("Redshift statement %s of the previous try ended %s; submitting the query again.", previous_id, status)
+        submission = int(progress.record.get("submissions", 0)) + 1
+        if not progress.durable:
+            # Without a durable record each try must get a new token, or a retry after a failed
+            # statement would get the failed statement back.
+            submission = int(getattr(context["ti"], "try_number", 1) or 1)
+        statement_id = self._call_data_api(
+            self.redshift_hook.execute_statement,
+            self.sql,
+            parameters=parameters,
+            database=self.database,
+            statement_name=self._statement_name(context),
+            client_token=self._client_token(context, submission),
+            result_format=self.result_format,
+            operation="ExecuteStatement",
+        )
+        self.statement_id = statement_id
+        progress.save(phase="statement", statement_id=statement_id, submissions=submission)
+        return statement_id, {"Id": statement_id, "Status": StatementStatus.SUBMITTED.value}
+
+    def _describe_previous_statement(self, statement_id: str) -> dict[str, Any] | None:
+        try:
+            return self._call_data_api(self.redshift_hook.describe_statement, statement_id, operation="DescribeStatement")
+        except ClientError as error:
+            if data_api_error_code(error) not in ("ResourceNotFoundException", "ValidationException"):
+                raise
+            self.log.warning(
+                "Redshift statement %s of the previous try is no longer known (%s); its result expired, so the "
+                "query runs again.",
+                statement_id,
+                error,
+            )
+            return None
+
+    def _call_data_api(self, function: Any, *args: Any, operation: str, **kwargs: Any) -> Any:
+        """Call the Data API with retries of transient errors, turning AccessDeniedException into a clear error."""
+        subject = f"Data API {operation}" + (f" for statement {args[0]}" if operation != "ExecuteStatement" else "")
+        try:
+            return self.call_retries.call(
+                function, *args, is_retryable=is_retryable_data_api_error, description=subject, log=self.log, **kwargs
+            )
+        except ClientError as error:
+            if data_api_error_code(error) == "AccessDeniedException":
+                message = error.response.get("Error", {}).get("Message", "")
+                statement_id = args[0] if operation != "ExecuteStatement" else None
+                raise RedshiftAccessDeniedError(operation, message, statement_id) from error
+            raise
+
+    def _raise_for_statement(self, description: Mapping[str, Any]) -> None:
+        status = description.get("Status")
+        if status in (StatementStatus.FAILED.value, StatementStatus.ABORTED.value):
+            raise statement_error(
+                description.get("Id", self.statement_id or ""),
+                status,
+                description.get("Error", ""),
+                self.redshift_hook.target.db_user,
+            )
+
+    def _wait_for_statement(self, statement_id: str) -> dict[str, Any]:
+        """Poll the statement until it ends, cancelling it when the wait times out or the task is stopped."""
+        try:
+            return self._poll_statement(statement_id)
+        except StatementTimeoutError:
+            self._cancel_statement(statement_id)
+            raise
+        except Exception:
+            # A failed status read leaves the query running: the next try reconnects to it.
+            raise
+        except BaseException as error:
+            # AirflowTaskTimeout, AirflowTaskTerminated (SIGTERM) or an interrupt: no try will come
+            # back for this query, so it must not run on unattended.
+            if self.cancel_on_kill:
+                self.log.warning("Cancelling Redshift statement %s because the wait ended with %r.", statement_id, error)
+                self._cancel_statement(statement_id)
+            raise
+
+    def _poll_statement(self, statement_id: str) -> dict[str, Any]:
+        timeout = self._statement_wait_seconds()
+        deadline = time.monotonic() + timeout
+        polls = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            wait_seconds = int(min(MAX_WAIT_TIME_SECONDS, self.poll_interval, max(1.0, remaining)))
+            description = self._call_data_api(
+                self.redshift_hook.describe_statement, statement_id, wait_seconds=wait_seconds, operation="DescribeStatement"
+            )
+            status = description.get("Status")
+            if StatementStatus.is_terminal(status):
+                self._raise_for_statement(description)
+                return description
+            if status not in {item.value for item in StatementStatus}:
+                self.log.warning("Redshift statement %s has the unknown status %r; still waiting.", statement_id, status)
+            if time.monotonic() >= deadline:
+                raise StatementTimeoutError(
+                    statement_id,
+                    f"Redshift statement {statement_id} was still {status} after {timeout:.0f} s and was cancelled. "
+                    "Raise statement_timeout or execution_timeout, or check the query in the Redshift console.",
+                )
+            if not self.redshift_hook.supports_long_polling or status not in {item.value for item in StatementStatus}:
+                interval = self.call_retries.poll_interval(self.poll_interval, polls, MAX_WAIT_TIME_SECONDS)
+                time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            polls += 1
+            self.log.info("Redshift statement %s is %s; waiting.", statement_id, status)
+
+    def _export_result(self, statement_id: str, csv_path: Path, description: Mapping[str, Any]) -> ResultExport:
+        """Write the whole result to ``csv_path``; a retry rewrites the file from the first page."""
+        try:
+            with csv_path.open("w", encoding=self.dialect.encoding, newline="") as stream:
+                writer = ResultCsvWriter(
+                    stream,
+                    self.dialect,
+                    header=self.csv_header,
+                    page_header=self.csv_page_header,
+                    expected_columns=self.expected_columns,
+                )
+                if self._should_unload(statement_id, description):
+                    return self._unload_exporter().export(
+                        self.sql, writer, run_id=statement_id, timeout=self._statement_wait_seconds()
+                    )
+                return self.redshift_hook.stream_result(statement_id, writer, result_format=self.result_format)
+        except UnicodeEncodeError as error:
+            raise unencodable_value_error(error, statement_id) from None
+        except ClientError as error:
+            message = error.response.get("Error", {}).get("Message", "")
+            if any(text in message.lower() for text in ("exceeded size limit", "too large")):
+                raise ResultTooLargeError(statement_id, message) from error
+            raise
+
+    def _push(self, statement_id: str, csv_path: Path, rows: int) -> str:
+        """Push the file once; push again only when Pigment cannot have created an import, or the target is idempotent."""
+        progress = self._transfer_progress()
+
+        def is_retryable(error: BaseException) -> bool:
+            return push_created_no_import(error) or (self.target_is_idempotent and push_outcome_unknown(error))
+
+        try:
+            return self.call_retries.call(
+                self.pigment_hook.push_csv,
+                self.configuration_id,
+                csv_path,
+                is_retryable=is_retryable,
+                description=f"Push of statement {statement_id}'s result to Pigment configuration {self.configuration_id}",
+                log=self.log,
+            )
+        except Exception as error:
+            if push_outcome_unknown(error):
+                # The record stays at push_started, so a retry fails the same way instead of pushing.
+                raise self._ambiguous_push_error(progress.record, f"{type(error).__name__}: {error}") from error
+            progress.save(phase="statement", push_started_at=None)
+            if isinstance(error, PigmentRequestError) and not isinstance(error, PigmentRejectedError):
+                raise
+            if isinstance(error, PigmentRejectedError):
+                raise PigmentRejectedError(
+                    f"{error} No import was created, so running the task again is safe once this is fixed.",
+                    status_code=error.status_code,
+                    body=error.body,
+                    configuration_id=self.configuration_id,
+                ) from error
+            raise PigmentRedshiftError(
+                f"Could not connect to Pigment to push to configuration {self.configuration_id}: {error}. No import "
+                "was created; check the base URL of the Pigment connection and the network, then run the task again."
+            ) from error
+
+    def _wait_for_import(self, import_id: str) -> dict[str, Any]:
+        """Poll an import until it is Completed or Failed, retrying failed status reads with backoff."""
+        read_status = self.pigment_hook.get_import_status.retry_with(stop=stop_after_attempt(1))
+        deadline = time.monotonic() + self.import_timeout
+        polls = 0
+        while True:
+            report = self.call_retries.call(
+                read_status,
+                self.pigment_hook,
+                import_id,
+                is_retryable=is_retryable_status_error,
+                description=f"Status request for Pigment import {import_id}",
+                log=self.log,
+            )
+            status = report.get("importStatus")
+            if ImportStatus.is_terminal(status):
+                self.log.info("Pigment import %s is %s: %s.", import_id, status, summary_counts(report))
+                return report
+            if time.monotonic() >= deadline:
+                raise PigmentImportTimeoutError(
+                    f"Pigment import {import_id} (configuration {self.configuration_id}) was still {status} after "
+                    f"{self.import_timeout:.0f} s. It was pushed once: a retry of this task resumes waiting on it "
+                    "and does not push again. Raise import_timeout if Pigment needs longer."
+                )
+            interval = self.call_retries.poll_interval(self.import_poll_interval, polls, 60.0)
+            polls += 1
+            self.log.info("Pigment import %s is %s; checking again in %.1f s.", import_id, status, interval)
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
     def _statement_wait_seconds(self) -> float:
         if isinstance(self.execution_timeout, timedelta):
             return min(self.statement_timeout, self.execution_timeout.total_seconds())
@@ -455,9 +743,12 @@ class RedshiftToPigmentOperator(BaseOperator):
         ti = context["ti"]
         return f"airflow:{ti.dag_id}.{ti.task_id}:{ti.run_id}"
 
-    def _client_token(self, context: Context) -> str:
-        # The same try of the same task instance always sends the same token, so a repeated
-        # ExecuteStatement call returns the statement already submitted.
+    def _client_token(self, context: Context, submission: int = 1) -> str:
+        # One token per task instance, clear of its DAG run and submission: a repeated
+        # ExecuteStatement call (a retried request, or a retry after a worker died before the
+        # statement id was stored) returns the statement already submitted. The progress record
+        # raises ``submission`` when the previous statement failed, so the query can run again.
         ti = context["ti"]
-        key = f"{ti.dag_id}|{ti.task_id}|{ti.run_id}|{ti.map_index}|{ti.try_number}"
+        clear_number = int(getattr(context.get("dag_run"), "clear_number", 0) or 0)
+        key = f"{ti.dag_id}|{ti.task_id}|{ti.run_id}|{ti.map_index}|{clear_number}|{submission}"
         return str(uuid.uuid5(uuid.NAMESPACE_URL, key))

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pytest
 
 from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook
 from airflow_pigment_redshift.triggers.redshift_statement import RedshiftStatementTrigger

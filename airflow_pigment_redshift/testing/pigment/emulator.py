@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from airflow_pigment_redshift.testing.faults import FaultInjector
 from airflow_pigment_redshift.testing.pigment.configurations import ImportConfiguration
 from airflow_pigment_redshift.testing.pigment.errors import resolve_error_bodies
 from airflow_pigment_redshift.testing.pigment.handler import EmulatorHTTPServer
@@ -218,6 +219,19 @@ class PigmentEmulator:
     def configurations(self) -> list[ImportConfiguration]:
         """Return the registered configurations in registration order."""
         return self._service.configurations()
+
+    @property
+    def faults(self) -> FaultInjector:
+        """Fault rules applied to the ``push`` and ``status`` endpoints: ``faults.add(FaultRule(...))``.
+
+        Supported kinds: ``error`` (``status`` and ``message`` as the body), ``drop_before``
+        (close without reading the body, so no import is created), ``drop_after`` (the import
+        is created, then the connection closes without a response), ``delay``, ``slow_response``
+        (the import is created, then the answer is late) and ``override``
+        (merged into the JSON status report). Rules can match ``configurationid`` or
+        ``importid``. A process takes the same rules as JSON at ``POST /_emulator/faults``.
+        """
+        return self._service.faults
 
     # Results.
 

@@ -13,6 +13,7 @@ import re
 import socket
 import socketserver
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from airflow_pigment_redshift.testing.faults import FaultRule
 from airflow_pigment_redshift.testing.pigment.configurations import ImportConfiguration
 from airflow_pigment_redshift.testing.pigment.errors import (
     ERROR_STATUS,
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_emulator/"
 PUSH_CONTENT_TYPES = ("text/csv", "application/octet-stream")
 MAX_ADMIN_BODY_BYTES = 1024 * 1024
+# Endpoint names that fault rules use as their target: "push" and "status".
+_PUSH_PATH = re.compile(r"/api(/v1)?/import/push/csv", re.IGNORECASE)
+_STATUS_PATH = re.compile(r"/api(/v1)?/import/(?P<import_id>[^/]+)/status", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -152,17 +157,51 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
         endpoint (such as injected faults) belongs here.
         """
         self._body_read = False
-        try:
-            response = self._route()
-        except HttpError as error:
-            response = self._error_response(error)
-        except Exception:
-            # A bug in the emulator must not look like a network failure to the client.
-            logger.exception("Failed to handle %s %s", self.command, urlsplit(self.path).path)
-            response = _Response(HTTPStatus.INTERNAL_SERVER_ERROR)
+        fault = self._injected_fault()
+        if fault is not None and fault.fault == "drop_before":
             self.close_connection = True
+            return
+        if fault is not None and fault.fault == "delay":
+            time.sleep(fault.delay_seconds)
+        if fault is not None and fault.fault == "error":
+            response = _Response(HTTPStatus(fault.status), fault.message.encode("utf-8"))
+        else:
+            try:
+                response = self._route()
+            except HttpError as error:
+                response = self._error_response(error)
+            except Exception:
+                # A bug in the emulator must not look like a network failure to the client.
+                logger.exception("Failed to handle %s %s", self.command, urlsplit(self.path).path)
+                response = _Response(HTTPStatus.INTERNAL_SERVER_ERROR)
+                self.close_connection = True
         self._finish_reading_body()
+        if fault is not None and fault.fault == "drop_after":
+            self.close_connection = True
+            return
+        if fault is not None and fault.fault == "slow_response":
+            time.sleep(fault.delay_seconds)
+        if fault is not None and fault.fault == "override" and response.status == HTTPStatus.OK:
+            response = _json_response(HTTPStatus.OK, {**json.loads(response.body), **fault.fields})
         self._send(response)
+
+    def _injected_fault(self) -> FaultRule | None:
+        """Return the fault rule that fires for this request, if any; admin endpoints never fault."""
+        split = urlsplit(self.path)
+        if split.path.startswith(ADMIN_PREFIX):
+            return None
+        request: dict[str, Any] = {
+            name.lower(): value for name, value in parse_qsl(split.query, keep_blank_values=True)
+        }
+        status = _STATUS_PATH.fullmatch(split.path)
+        if status is not None:
+            endpoint = "status"
+            request["importid"] = status.group("import_id")
+        elif _PUSH_PATH.fullmatch(split.path):
+            endpoint = "push"
+        else:
+            endpoint = split.path
+        return self._service.faults.fault_for(endpoint, request)
 
     def _route(self) -> _Response:
         split = urlsplit(self.path)
@@ -362,6 +401,28 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
     def _handle_list_blocks(self, query: Mapping[str, str]) -> _Response:
         return _json_response(HTTPStatus.OK, self._service.blocks.summaries())
 
+    def _handle_add_fault(self, query: Mapping[str, str]) -> _Response:
+        self._body_read = True
+        try:
+            body = read_body(self.rfile, self.headers, MAX_ADMIN_BODY_BYTES)
+        except BodyError as error:
+            self.close_connection = True
+            return _json_error(HTTPStatus.BAD_REQUEST, str(error))
+        try:
+            rule = self._service.faults.add(FaultRule.from_dict(json.loads(body)))
+        except json.JSONDecodeError as error:
+            return _json_error(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {error}")
+        except (TypeError, ValueError) as error:
+            return _json_error(HTTPStatus.BAD_REQUEST, str(error))
+        return _json_response(HTTPStatus.CREATED, rule.to_dict())
+
+    def _handle_list_faults(self, query: Mapping[str, str]) -> _Response:
+        return _json_response(HTTPStatus.OK, self._service.faults.rules())
+
+    def _handle_clear_faults(self, query: Mapping[str, str]) -> _Response:
+        self._service.faults.clear()
+        return _json_response(HTTPStatus.OK, [])
+
     # Responses.
 
     def _error_response(self, error: HttpError) -> _Response:
@@ -449,6 +510,9 @@ _ROUTES = (
     ),
     _admin_route("GET", "/_emulator/imports", PigmentRequestHandler._handle_list_imports),
     _admin_route("GET", "/_emulator/blocks", PigmentRequestHandler._handle_list_blocks),
+    _admin_route("POST", "/_emulator/faults", PigmentRequestHandler._handle_add_fault),
+    _admin_route("GET", "/_emulator/faults", PigmentRequestHandler._handle_list_faults),
+    _admin_route("DELETE", "/_emulator/faults", PigmentRequestHandler._handle_clear_faults),
 )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from airflow_pigment_redshift.testing.faults import FaultInjector
 from airflow_pigment_redshift.testing.pigment.blocks import BlockStore
 from airflow_pigment_redshift.testing.pigment.configurations import ImportConfiguration
 from airflow_pigment_redshift.testing.pigment.ledger import ImportLedger
@@ -79,6 +80,7 @@ class ImportService:
 
         self.blocks = BlockStore()
         self.ledger = ImportLedger(data_dir / "imports.jsonl")
+        self.faults = FaultInjector()
         self._lock = threading.Lock()
         self._configurations: dict[str, ImportConfiguration] = {}
         self._imports: dict[str, ImportRecord] = {}

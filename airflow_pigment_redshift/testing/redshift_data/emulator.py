@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from airflow_pigment_redshift.testing.redshift_data.access import AccessSettings
+from airflow_pigment_redshift.testing.faults import FaultInjector
 from airflow_pigment_redshift.testing.redshift_data.engine import DuckDbEngine, StatusDelays
 from airflow_pigment_redshift.testing.redshift_data.results import ResultSettings
 from airflow_pigment_redshift.testing.redshift_data.server import create_http_server, validate_loopback_host
@@ -194,6 +195,16 @@ class RedshiftDataEmulator:
         """Snapshots of all stored statements, in submission order."""
         with self._store.changed:
             return [record.snapshot() for record in self._store.records()]
+
+    @property
+    def faults(self) -> FaultInjector:
+        """Fault rules applied to every request: ``emulator.faults.add(FaultRule(...))``.
+
+        Supported kinds: ``error`` (``code``, ``status``, ``message``), ``drop_before``,
+        ``drop_after``, ``delay``, ``slow_response`` and ``override`` (merged into the JSON response). Processes
+        started from the command line take the same rules as JSON at ``POST /_emulator/faults``.
+        """
+        return self._service.faults
 
     @property
     def requests(self) -> list[dict[str, Any]]:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import socketserver
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from airflow_pigment_redshift.testing.redshift_data.service import RedshiftDataService
+from airflow_pigment_redshift.testing.faults import FaultRule
+from airflow_pigment_redshift.testing.redshift_data.service import DROP_CONNECTION, RedshiftDataService
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
+#: Admin path, outside the AWS API: POST a fault rule, GET the rules, DELETE them all.
+FAULTS_PATH = "/_emulator/faults"
 
 
 def validate_loopback_host(host: str) -> None:
@@ -44,14 +48,38 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
+        if self.path == FAULTS_PATH:
+            self._add_fault(body)
+            return
         status, payload = self.server.service.handle(self.headers.get("X-Amz-Target"), body)
+        if status == DROP_CONNECTION:
+            self.close_connection = True
+            return
         self._send(status, payload)
 
     def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+        if self.path == FAULTS_PATH:
+            self._send(200, json.dumps(self.server.service.faults.rules()).encode())
+            return
         self._send(
             405,
             b'{"__type":"UnknownOperationException","message":"The Redshift Data API accepts only POST /"}',
         )
+
+    def do_DELETE(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+        if self.path != FAULTS_PATH:
+            self._send(405, b'{"__type":"UnknownOperationException","message":"DELETE is only for faults"}')
+            return
+        self.server.service.faults.clear()
+        self._send(200, b"[]")
+
+    def _add_fault(self, body: bytes) -> None:
+        try:
+            rule = self.server.service.faults.add(FaultRule.from_dict(json.loads(body)))
+        except (ValueError, TypeError) as error:
+            self._send(400, json.dumps({"__type": "ValidationException", "message": str(error)}).encode())
+            return
+        self._send(201, json.dumps(rule.to_dict()).encode())
 
     def _send(self, status: int, payload: bytes) -> None:
         self.send_response(status)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_pigment_redshift.testing.redshift_data.access import AccessSettings
+from airflow_pigment_redshift.testing.faults import FaultInjector, FaultRule
 from airflow_pigment_redshift.testing.redshift_data.engine import DuckDbEngine
 from airflow_pigment_redshift.testing.redshift_data.errors import (
     DataApiError,
@@ -52,6 +53,8 @@ WAIT_TIME_RANGE = (1, 30)
 MAX_SQL_BYTES = 100 * 1024
 
 RESULT_FORMATS = ("JSON", "CSV")
+#: Status returned by ``handle`` when the server must close the connection without a response.
+DROP_CONNECTION = -1
 CLIENT_TOKEN_CONFLICT_MODES = ("return_existing", "reject")
 
 _UNIMPLEMENTED_OPERATIONS = frozenset(
@@ -89,6 +92,7 @@ class RedshiftDataService:
         self._max_active_statements = max_active_statements
         self._client_token_conflict = client_token_conflict
         self.access = access or AccessSettings()
+        self.faults = FaultInjector()
         self._requests: list[dict[str, Any]] = []
         self._requests_lock = threading.Lock()
         self._operations: dict[str, Callable[[dict[str, Any]], dict[str, Any] | bytes]] = {
@@ -121,7 +125,18 @@ class RedshiftDataService:
             handler = self._operations.get(operation or "")
             if handler is None:
                 raise _unknown_operation(target, operation)
+            fault = self.faults.fault_for(operation or "", request)
+            if fault is not None and fault.fault in ("error", "drop_before"):
+                return _fault_response(fault)
+            if fault is not None and fault.fault == "delay":
+                time.sleep(fault.delay_seconds)
             response = handler(request)
+            if fault is not None and fault.fault == "drop_after":
+                return DROP_CONNECTION, b""
+            if fault is not None and fault.fault == "slow_response":
+                time.sleep(fault.delay_seconds)
+            if fault is not None and fault.fault == "override":
+                response = {**(json.loads(response) if isinstance(response, bytes) else response), **fault.fields}
         except DataApiError as error:
             log.debug("Operation %s raised %s: %s", operation or target, error.code, error.message)
             return error.http_status, _error_body(error)
@@ -321,6 +336,12 @@ class RedshiftDataService:
         is_last_page = page_index + 1 >= len(result.pages)
         following_token = None if is_last_page else encode_page_token(record.id, page_index + 1)
         return page_body(result, page_index, following_token)
+
+
+def _fault_response(fault: FaultRule) -> tuple[int, bytes]:
+    if fault.fault == "drop_before":
+        return DROP_CONNECTION, b""
+    return fault.status, _error_body(DataApiError(fault.code, fault.message or fault.code, fault.status))
 
 
 def _error_body(error: DataApiError) -> bytes:
