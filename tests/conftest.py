@@ -95,9 +95,9 @@ def redshift_emulator(redshift_emulator_factory: Callable[..., RedshiftDataEmula
     return redshift_emulator_factory()
 
 
-@pytest.fixture
-def pigment_emulator(tmp_path: Path) -> Iterator[PigmentEmulator]:
-    configuration = ImportConfiguration(
+def line_items_configuration() -> ImportConfiguration:
+    """The transaction-list import configuration the example DAG pushes to."""
+    return ImportConfiguration(
         id=LINE_ITEMS_CONFIGURATION_ID,
         name="Line items from Redshift",
         block_name="Line Items",
@@ -105,8 +105,31 @@ def pigment_emulator(tmp_path: Path) -> Iterator[PigmentEmulator]:
         list_kind="transaction",
         expected_header=LINE_ITEMS_HEADER,
     )
+
+
+def redshift_connection(
+    endpoint_url: str | None, *, secret_key: str = "test-secret-access-key", **extra: Any
+) -> dict[str, Any]:
+    """A ``pigment_redshift`` connection for the test cluster; ``extra`` adds or replaces extra keys."""
+    return {
+        "conn_type": "pigment_redshift",
+        "login": "AKIATESTACCESSKEY",
+        "password": secret_key,
+        "extra": {
+            "region_name": "eu-west-1",
+            "cluster_identifier": "test-cluster",
+            "db_user": "pigment_db_user",
+            "database": "dev",
+            **({"endpoint_url": endpoint_url} if endpoint_url else {}),
+            **extra,
+        },
+    }
+
+
+@pytest.fixture
+def pigment_emulator(tmp_path: Path) -> Iterator[PigmentEmulator]:
     emulator = PigmentEmulator(
-        tmp_path / "pigment", api_keys=[PIGMENT_API_KEY], configurations=[configuration]
+        tmp_path / "pigment", api_keys=[PIGMENT_API_KEY], configurations=[line_items_configuration()]
     ).start()
     yield emulator
     emulator.stop()
@@ -116,20 +139,8 @@ def set_connections(
     monkeypatch: pytest.MonkeyPatch, redshift: RedshiftDataEmulator, pigment: PigmentEmulator
 ) -> None:
     """Point the default connections at the emulators through ``AIRFLOW_CONN_*`` variables."""
-    redshift_connection = {
-        "conn_type": "pigment_redshift",
-        "login": "AKIATESTACCESSKEY",
-        "password": "test-secret-access-key",
-        "extra": {
-            "region_name": "eu-west-1",
-            "cluster_identifier": "test-cluster",
-            "db_user": "pigment_db_user",
-            "database": "dev",
-            "endpoint_url": redshift.url,
-        },
-    }
     pigment_connection = {"conn_type": "pigment", "password": PIGMENT_API_KEY, "extra": {"base_url": pigment.url}}
-    monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT", json.dumps(redshift_connection))
+    monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT", json.dumps(redshift_connection(redshift.url)))
     monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_DEFAULT", json.dumps(pigment_connection))
     monkeypatch.setenv("AIRFLOW_VAR_PIGMENT_LINE_ITEMS_CONFIGURATION_ID", LINE_ITEMS_CONFIGURATION_ID)
 

@@ -26,13 +26,14 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from airflow_pigment_redshift.testing.pigment_emulator import ImportConfiguration, PigmentEmulator
+from airflow_pigment_redshift.testing.pigment_emulator import PigmentEmulator
 from tests.conftest import (
     DAGS_FOLDER,
     LINE_ITEMS_CONFIGURATION_ID,
-    LINE_ITEMS_HEADER,
     LINE_ITEMS_SQL,
     PIGMENT_API_KEY,
+    line_items_configuration,
+    redshift_connection,
 )
 from tests.helpers import expected_rows
 
@@ -54,18 +55,7 @@ def free_port() -> int:
 
 def component_environment(home: Path, database_url: str, redshift_url: str, pigment_url: str) -> dict[str, str]:
     port = free_port()
-    redshift_connection = {
-        "conn_type": "pigment_redshift",
-        "login": "AKIATESTACCESSKEY",
-        "password": "test-secret-access-key",
-        "extra": {
-            "region_name": "eu-west-1",
-            "cluster_identifier": "test-cluster",
-            "db_user": "pigment_db_user",
-            "database": "dev",
-            "endpoint_url": redshift_url,
-        },
-    }
+    connection = redshift_connection(redshift_url)
     pigment_connection = {"conn_type": "pigment", "password": PIGMENT_API_KEY, "extra": {"base_url": pigment_url}}
     environment = {
         **os.environ,
@@ -86,7 +76,7 @@ def component_environment(home: Path, database_url: str, redshift_url: str, pigm
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-        "AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT": json.dumps(redshift_connection),
+        "AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT": json.dumps(connection),
         "AIRFLOW_CONN_PIGMENT_DEFAULT": json.dumps(pigment_connection),
         "AIRFLOW_VAR_PIGMENT_LINE_ITEMS_CONFIGURATION_ID": LINE_ITEMS_CONFIGURATION_ID,
     }
@@ -149,14 +139,7 @@ def slow_emulators(redshift_emulator_factory: Any, tmp_path: Path) -> Iterator[t
     and imports hit that race, so both emulators take a few seconds.
     """
     redshift = redshift_emulator_factory(running_seconds=3)
-    configuration = ImportConfiguration(
-        id=LINE_ITEMS_CONFIGURATION_ID,
-        name="Line items from Redshift",
-        block_name="Line Items",
-        block_type="List",
-        list_kind="transaction",
-        expected_header=LINE_ITEMS_HEADER,
-    )
+    configuration = line_items_configuration()
     pigment = PigmentEmulator(
         tmp_path / "pigment", api_keys=[PIGMENT_API_KEY], configurations=[configuration], processing_seconds=5
     ).start()

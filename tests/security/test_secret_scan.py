@@ -18,9 +18,14 @@ from typing import Any
 
 import pytest
 
-from airflow_pigment_redshift.testing.pigment_emulator import ImportConfiguration, PigmentEmulator
+from airflow_pigment_redshift.testing.pigment_emulator import PigmentEmulator
 from airflow_pigment_redshift.testing.redshift_data_emulator import RedshiftDataEmulator
-from tests.conftest import DAGS_FOLDER, LINE_ITEMS_CONFIGURATION_ID, LINE_ITEMS_HEADER
+from tests.conftest import (
+    DAGS_FOLDER,
+    LINE_ITEMS_CONFIGURATION_ID,
+    line_items_configuration,
+    redshift_connection,
+)
 
 DAG_ID = "example_redshift_to_pigment"
 AWS_SECRET_KEY = "wJalrXUtnFEMI-secret-4b2e8d71"
@@ -33,14 +38,7 @@ SECRETS = (AWS_SECRET_KEY, AWS_SESSION_TOKEN, PIGMENT_KEY, REJECTED_PIGMENT_KEY)
 
 @pytest.fixture
 def secret_pigment(tmp_path: Path) -> Iterator[PigmentEmulator]:
-    configuration = ImportConfiguration(
-        id=LINE_ITEMS_CONFIGURATION_ID,
-        name="Line items from Redshift",
-        block_name="Line Items",
-        block_type="List",
-        list_kind="transaction",
-        expected_header=LINE_ITEMS_HEADER,
-    )
+    configuration = line_items_configuration()
     emulator = PigmentEmulator(tmp_path / "pigment", api_keys=[PIGMENT_KEY], configurations=[configuration]).start()
     yield emulator
     emulator.stop()
@@ -52,21 +50,11 @@ def set_secret_connections(
     secret_pigment: PigmentEmulator,
     pigment_key: str,
 ) -> None:
-    redshift_connection = {
-        "conn_type": "pigment_redshift",
-        "login": "AKIATESTACCESSKEY",
-        "password": AWS_SECRET_KEY,
-        "extra": {
-            "region_name": "eu-west-1",
-            "cluster_identifier": "test-cluster",
-            "db_user": "pigment_db_user",
-            "database": "dev",
-            "endpoint_url": redshift_emulator.url,
-            "aws_session_token": AWS_SESSION_TOKEN,
-        },
-    }
+    connection = redshift_connection(
+        redshift_emulator.url, secret_key=AWS_SECRET_KEY, aws_session_token=AWS_SESSION_TOKEN
+    )
     pigment_connection = {"conn_type": "pigment", "password": pigment_key, "extra": {"base_url": secret_pigment.url}}
-    monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT", json.dumps(redshift_connection))
+    monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_REDSHIFT_DEFAULT", json.dumps(connection))
     monkeypatch.setenv("AIRFLOW_CONN_PIGMENT_DEFAULT", json.dumps(pigment_connection))
     monkeypatch.setenv("AIRFLOW_VAR_PIGMENT_LINE_ITEMS_CONFIGURATION_ID", LINE_ITEMS_CONFIGURATION_ID)
 
