@@ -171,7 +171,7 @@ class ResultTooLargeError(StatementError):
 
 
 class PigmentRejectedError(PigmentRequestError):
-    """Pigment answered a request with a 4xx status, so it created no import.
+    """Pigment returned a 4xx status for a request, so it created no import.
 
     The message names the status, the configuration or import id, Pigment's response body
     and the fix for that status.
@@ -179,7 +179,7 @@ class PigmentRejectedError(PigmentRequestError):
 
 
 class AmbiguousPushError(PigmentRedshiftError):
-    """A push was sent but no answer came back, so Pigment may or may not have created an import.
+    """A push was sent but no response came back, so Pigment may or may not have created an import.
 
     :param configuration_id: Pigment import configuration id.
     :param statement_id: Redshift statement whose result was pushed.

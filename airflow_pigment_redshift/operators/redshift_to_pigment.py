@@ -262,6 +262,29 @@ class RedshiftToPigmentOperator(BaseOperator):
         return PigmentHook(pigment_conn_id=self.pigment_conn_id, timeout=self.pigment_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        parameters = self._check_before_side_effects()
+
+        progress = self._progress = TransferProgress(context, self.log)
+        if progress.phase in ("pushed", "imported", "succeeded"):
+            return self._resume_after_push(progress)
+        if progress.phase == "push_started" and not self.target_is_idempotent:
+            raise self._ambiguous_push_error(progress.record, "an earlier try sent this push and its outcome is unknown")
+
+        statement_id, description = self._submit_or_reuse_statement(context, parameters)
+        if description.get("Status") == StatementStatus.FINISHED.value:
+            return self._export_and_import(statement_id, description)
+
+        if self.deferrable:
+            description = self._call_data_api(self.redshift_hook.describe_statement, statement_id, operation="DescribeStatement")
+            if not StatementStatus.is_terminal(description.get("Status")):
+                self._defer_to_statement_trigger(statement_id)
+            self._raise_for_statement(description)
+        else:
+            description = self._wait_for_statement(statement_id)
+        return self._export_and_import(statement_id, description)
+
+    def _check_before_side_effects(self) -> dict[str, str] | None:
+        """Validate the task's input and both connections, and return the Data API parameters."""
         validated = validate_task_input(
             sql=self.sql,
             parameters=self.parameters,
@@ -281,25 +304,9 @@ class RedshiftToPigmentOperator(BaseOperator):
             max_skipped_rows=self.max_skipped_rows,
         )
         check_application_access(self.redshift_hook.settings, self.application)
-        # Read both connections now, so a connection mistake fails before the query runs.
+        # Reading the Pigment settings validates that connection, so a bad key fails before the query runs.
         self.pigment_hook.settings
-        parameters = validated.parameters
-        progress = self._progress = TransferProgress(context, self.log)
-        if progress.phase in ("pushed", "imported", "succeeded"):
-            return self._resume_after_push(progress)
-        if progress.phase == "push_started" and not self.target_is_idempotent:
-            raise self._ambiguous_push_error(progress.record, "an earlier try sent this push and its outcome is unknown")
-        statement_id, description = self._submit_or_reuse_statement(context, parameters)
-        if description.get("Status") == StatementStatus.FINISHED.value:
-            return self._export_and_import(statement_id, description)
-        if self.deferrable:
-            description = self._call_data_api(self.redshift_hook.describe_statement, statement_id, operation="DescribeStatement")
-            if not StatementStatus.is_terminal(description.get("Status")):
-                self._defer_to_statement_trigger(statement_id)
-            self._raise_for_statement(description)
-        else:
-            description = self._wait_for_statement(statement_id)
-        return self._export_and_import(statement_id, description)
+        return validated.parameters
 
     def execute_after_statement(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the statement trigger fired: check the outcome, then export and import."""
@@ -529,7 +536,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         """Return the statement of this task instance: the earlier try's when still usable, else a new one.
 
         A finished statement's result stays readable for 24 hours, so a retry reads it instead of
-        running the query again; a running statement is waited on. A failed, aborted or expired
+        running the query again. A running statement is waited on. A failed, aborted or expired
         statement is submitted again with a new client token.
         """
         progress = self._transfer_progress()
