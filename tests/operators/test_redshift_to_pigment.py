@@ -57,10 +57,14 @@ def test_imports_day_rows_into_pigment(connections):
     assert summary["statement_id"] == redshift.statements[-1]["id"]
 
 
-async def test_deferred_and_direct_runs_import_same_rows(connections):
+async def test_deferred_and_direct_runs_import_same_rows(connections, redshift_emulator_factory, monkeypatch):
+    from tests.conftest import set_connections
+
     redshift, pigment = connections
 
     direct = make_operator(deferrable=False).execute(task_context())
+    # A statement that stays SUBMITTED for a moment makes the deferrable run defer every time.
+    set_connections(monkeypatch, redshift_emulator_factory(submitted_seconds=1), pigment)
     deferred = await run_deferred(task_context(try_number=2), make_operator(deferrable=True))
 
     first, second = pigment.ledger()
