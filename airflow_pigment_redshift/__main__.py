@@ -62,6 +62,7 @@ def _stdout_to_stderr() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command and return the process exit code."""
     arguments = _parse_arguments(argv)
+    from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.common.compat.sdk import BaseHook
 
     try:
@@ -81,6 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             iam_identity=arguments.iam_identity,
             secret_db_user=arguments.secret_db_user,
         )
+    except AirflowNotFoundException:
+        print(
+            f"error: connection {arguments.conn_id!r} is not defined. The assistant reads an existing "
+            "pigment_redshift connection: create it in the Airflow UI or set "
+            f"AIRFLOW_CONN_{arguments.conn_id.upper()} first.",
+            file=sys.stderr,
+        )
+        return 2
     except (InvalidConnectionError, SetupError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -188,3 +188,14 @@ def test_module_stdout_has_only_output():
     assert result.stdout.startswith("# Setup of connection 'pigment_redshift_default': workgroup analytics-wg")
     assert json.loads(policy_text)["Version"] == "2012-10-17"
     assert result.stdout.rstrip().endswith('GRANT SELECT ON TABLE tpch.orders TO "IAM:pigment_aws_user";')
+
+
+def test_command_reports_undefined_connection(monkeypatch, capsys):
+    monkeypatch.delenv("AIRFLOW_CONN_MISSING_REDSHIFT", raising=False)
+
+    code = main(["setup", "--conn-id", "missing_redshift", "--account-id", "123456789012"])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "'missing_redshift' is not defined" in error
+    assert "AIRFLOW_CONN_MISSING_REDSHIFT" in error

@@ -105,7 +105,8 @@ class RedshiftToPigmentOperator(BaseOperator):
     :param statement_timeout: seconds to wait for the statement to finish.
     :param import_timeout: seconds to wait for Pigment to finish the import.
     :param region_name: AWS region, overriding the connection's.
-    :param verify: whether to verify TLS certificates, or a CA bundle path.
+    :param verify: whether to verify the TLS certificates of AWS endpoints, or a CA bundle path.
+        The Pigment side reads ``verify`` from the ``pigment`` connection.
     :param botocore_config: botocore client configuration as a dict.
     :param deferrable: wait in the triggerer instead of on a worker. Defaults to
         ``[operators] default_deferrable``.
@@ -156,7 +157,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         result_format: ResultFormat = "CSV",
         csv_delimiter: str = ",",
         csv_quote_char: str = '"',
-        csv_header: Sequence[str] | None = None,
+        csv_header: Sequence[str] | Mapping[str, str] | None = None,
         csv_encoding: str = "utf-8",
         csv_page_header: PageHeaderMode = "auto",
         max_skipped_rows: int | None = 0,
