@@ -163,7 +163,7 @@ class ResultTooLargeError(StatementError):
         super().__init__(
             statement_id,
             f"The result of Redshift statement {statement_id} is too large for the Data API: {redshift_error}. "
-            # NOTE: 500 MB is the figure of the current AWS troubleshooting page; older pages say 100 MB.
+            # NOTE: 500 MB is the figure of the current AWS troubleshooting page; older pages give 100 MB.
             "The Data API returns at most 500 MB per result and 64 KB per row: split the import into "
             "smaller intervals, select fewer or narrower columns, or cut long text values.",
         )

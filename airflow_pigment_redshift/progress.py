@@ -2,7 +2,7 @@
 
 The record lives in Airflow's task state store (``context["task_state_store"]``, Airflow
 3.3 and later). Unlike XCom, which Airflow clears when a task instance starts a new try, the
-task state store keeps its keys across retries, so a retry sees which statement already ran
+task state store keeps its keys across retries, so a retry finds which statement already ran
 and whether the push already happened. The store also keeps keys when a user clears the task
 instance, so the record carries the DAG run's ``clear_number``: a record written before the
 last clear is ignored, and a cleared task imports again.

@@ -74,7 +74,7 @@ def read_awswrangler(arguments: argparse.Namespace, directory: Path) -> tuple[in
 
 
 def read_amazon_pandas(arguments: argparse.Namespace, directory: Path) -> tuple[int, Path]:
-    """The amazon provider's ``RedshiftDataHook``, a NextToken loop, a DataFrame, ``to_csv``, push."""
+    """Read with the amazon provider's ``RedshiftDataHook`` in a NextToken loop, build a DataFrame, ``to_csv``, push."""
     import pandas as pd
     from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
 

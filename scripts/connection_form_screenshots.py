@@ -97,7 +97,7 @@ def start_api_server(home: Path, port: int, log_path: Path) -> subprocess.Popen[
 
 
 def wait_until_healthy(url: str, timeout: float) -> None:
-    """Poll the health endpoint until it answers 200, or raise after ``timeout`` seconds."""
+    """Poll the health endpoint until it returns 200, or raise after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

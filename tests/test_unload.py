@@ -80,7 +80,8 @@ def test_unload_streams_every_part_and_deletes_them(connections, redshift_emulat
     )
 
     unload = [statement for statement in redshift.statements if statement["sql"].startswith("UNLOAD")]
-    assert len(unload) == 1 and "TO 's3://unload-bucket/exports/run-1/'" in unload[0]["sql"]
+    assert len(unload) == 1
+    assert "TO 's3://unload-bucket/exports/run-1/'" in unload[0]["sql"]
     assert export.rows == len(truth) == 60175
     # 60,175 rows of about 130 bytes do not fit in one 5 MB part.
     assert export.pages >= 2

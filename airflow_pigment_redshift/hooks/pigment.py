@@ -226,7 +226,7 @@ class PigmentHook(BaseHook):
 
         :return: whether the key works, and the message for the user.
         """
-        # NOTE: Pigment documents no endpoint that only checks a key. The probe asks for the status
+        # NOTE: Pigment documents no endpoint that only checks a key. The probe requests the status
         # of a random import id: 404 ("import not found") means the key was accepted, 401 that it
         # was rejected. It starts no import and changes nothing.
         try:
@@ -361,7 +361,7 @@ def tls_verify_setting(verify: Any) -> bool | str:
     """Return the TLS verification setting: True, False, or the path of an existing CA bundle.
 
     :param verify: a bool, the text ``true``/``false``, or a CA bundle file or directory path.
-    :raises AirflowException: when the value is none of these or the path does not exist.
+    :raises AirflowException: when the value matches none of these or the path does not exist.
     """
     if isinstance(verify, bool):
         return verify

@@ -61,7 +61,7 @@ EmptyResultPolicy = Literal["fail", "skip", "push_header"]
 
 # Redshift ends any query after 24 hours.
 _MAX_STATEMENT_SECONDS = 24 * 3600.0
-# NOTE: AWS documents a 500 MB result limit (older pages say 100 MB) without saying whether it
+# NOTE: AWS documents a 500 MB result limit (older pages give 100 MB) without stating whether it
 # is measured compressed, so the threshold is a setting with margin below 500 MB.
 DEFAULT_UNLOAD_ABOVE_BYTES = 400 * 1024 * 1024
 

@@ -2,8 +2,8 @@
 
 A :class:`FaultRule` names the calls it applies to (an operation or endpoint, optional
 request fields to match, which matching calls) and the fault to produce. A
-:class:`FaultInjector` holds the rules of one emulator; the emulator asks it for a fault
-at its single dispatch point, before handling each request.
+:class:`FaultInjector` stores the rules of one emulator. The emulator requests a fault from
+it at its single dispatch point, before handling each request.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 #: Every fault kind. Which kinds an emulator supports is listed in its docstring.
 FAULT_KINDS = (
-    # Answer with an error: ``status`` (HTTP), ``code`` (AWS error code) and ``message`` (body text).
+    # Respond with an error: ``status`` (HTTP), ``code`` (AWS error code) and ``message`` (body text).
     "error",
     # Close the connection without reading the body or handling the request.
     "drop_before",
@@ -26,7 +26,7 @@ FAULT_KINDS = (
     "drop_after",
     # Sleep ``delay_seconds`` before handling the request, to make a client time out.
     "delay",
-    # Handle the request (side effects included), then sleep ``delay_seconds`` before answering.
+    # Handle the request (side effects included), then sleep ``delay_seconds`` before responding.
     "slow_response",
     # Handle the request, then merge ``fields`` into the JSON response object.
     "override",

@@ -367,7 +367,8 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
 
     # Admin endpoints, which exist only in the emulator.
 
-    def _handle_add_configuration(self, query: Mapping[str, str]) -> _Response:
+    def _read_admin_json(self) -> Any | _Response:
+        """Return the decoded JSON body of an admin request, or the 400 response to send instead."""
         self._body_read = True
         try:
             body = read_body(self.rfile, self.headers, MAX_ADMIN_BODY_BYTES)
@@ -375,9 +376,16 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return _json_error(HTTPStatus.BAD_REQUEST, str(error))
         try:
-            configuration = ImportConfiguration.from_dict(json.loads(body))
+            return json.loads(body)
         except json.JSONDecodeError as error:
             return _json_error(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {error}")
+
+    def _handle_add_configuration(self, query: Mapping[str, str]) -> _Response:
+        data = self._read_admin_json()
+        if isinstance(data, _Response):
+            return data
+        try:
+            configuration = ImportConfiguration.from_dict(data)
         except (TypeError, ValueError) as error:
             return _json_error(HTTPStatus.BAD_REQUEST, str(error))
         try:
@@ -402,16 +410,11 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
         return _json_response(HTTPStatus.OK, self._service.blocks.summaries())
 
     def _handle_add_fault(self, query: Mapping[str, str]) -> _Response:
-        self._body_read = True
+        data = self._read_admin_json()
+        if isinstance(data, _Response):
+            return data
         try:
-            body = read_body(self.rfile, self.headers, MAX_ADMIN_BODY_BYTES)
-        except BodyError as error:
-            self.close_connection = True
-            return _json_error(HTTPStatus.BAD_REQUEST, str(error))
-        try:
-            rule = self._service.faults.add(FaultRule.from_dict(json.loads(body)))
-        except json.JSONDecodeError as error:
-            return _json_error(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON: {error}")
+            rule = self._service.faults.add(FaultRule.from_dict(data))
         except (TypeError, ValueError) as error:
             return _json_error(HTTPStatus.BAD_REQUEST, str(error))
         return _json_response(HTTPStatus.CREATED, rule.to_dict())

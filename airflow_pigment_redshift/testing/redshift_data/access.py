@@ -20,7 +20,7 @@ DEFAULT_ACCOUNT_ID = "123456789012"
 
 @dataclass(frozen=True)
 class AccessSettings:
-    """Who the caller is and what it may reach.
+    """Caller identity and the resources it may reach.
 
     :param account_id: AWS account id used in resource ARNs.
     :param region: region used in resource ARNs.
