@@ -178,6 +178,10 @@ class PigmentRejectedError(PigmentRequestError):
     """
 
 
+class ChunkedPushRejectedError(PigmentRejectedError):
+    """Pigment answered 411 Length Required to a push sent with chunked transfer encoding."""
+
+
 class AmbiguousPushError(PigmentRedshiftError):
     """A push was sent but no response came back, so Pigment may or may not have created an import.
 

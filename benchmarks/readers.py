@@ -32,26 +32,36 @@ def _push(pigment_url: str, path: Path) -> str:
     return PigmentHook().push_csv(CONFIGURATION_ID, path)
 
 
-def _csv_reader(arguments: argparse.Namespace, directory: Path, result_format: str) -> tuple[int, Path]:
+def _csv_reader(arguments: argparse.Namespace, directory: Path, result_format: str) -> tuple[int, int]:
+    """Stream the pages through ``ResultCsvWriter`` into a chunked push, as the operator does."""
     from airflow_pigment_redshift.csv_stream import CsvDialect, ResultCsvWriter
-    from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook
+    from airflow_pigment_redshift.hooks.pigment import PigmentHook
+    from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook, ResultExport
+    from airflow_pigment_redshift.push_body import CsvBodyPipe, StreamedExport
 
     statement_id = arguments.csv_id if result_format == "CSV" else arguments.json_id
-    path = directory / "out.csv"
     hook = RedshiftDataApiHook()
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        export = hook.stream_result(statement_id, ResultCsvWriter(stream, CsvDialect()), result_format=result_format)
-    _push(arguments.pigment, path)
-    return export.rows, path
+
+    def export(pipe: CsvBodyPipe) -> ResultExport:
+        with pipe.open() as stream:
+            writer = ResultCsvWriter(stream, CsvDialect())
+            return hook.stream_result(statement_id, writer, result_format=result_format)
+
+    streamed = StreamedExport(export, "utf-8", name="benchmark-push")
+    try:
+        PigmentHook().push_stream(CONFIGURATION_ID, streamed.body())
+    finally:
+        streamed.close()
+    return streamed.result().rows, streamed.bytes_read
 
 
-def read_csv(arguments: argparse.Namespace, directory: Path) -> tuple[int, Path]:
-    """This provider's CSV path: GetStatementResultV2 pages to a CSV file, pushed to Pigment."""
+def read_csv(arguments: argparse.Namespace, directory: Path) -> tuple[int, int]:
+    """This provider's CSV path: GetStatementResultV2 pages streamed as CSV into the push to Pigment."""
     return _csv_reader(arguments, directory, "CSV")
 
 
-def read_json(arguments: argparse.Namespace, directory: Path) -> tuple[int, Path]:
-    """This provider's JSON path: GetStatementResult pages to a CSV file, pushed to Pigment."""
+def read_json(arguments: argparse.Namespace, directory: Path) -> tuple[int, int]:
+    """This provider's JSON path: GetStatementResult pages streamed as CSV into the push to Pigment."""
     return _csv_reader(arguments, directory, "JSON")
 
 
@@ -148,8 +158,16 @@ def read_download_only(arguments: argparse.Namespace, directory: Path) -> tuple[
 
 # Modules each reader imports before its timer starts, so wall times exclude import time.
 WARM_IMPORTS: dict[str, tuple[str, ...]] = {
-    "csv": ("airflow_pigment_redshift.hooks.redshift_data", "airflow_pigment_redshift.hooks.pigment"),
-    "json": ("airflow_pigment_redshift.hooks.redshift_data", "airflow_pigment_redshift.hooks.pigment"),
+    "csv": (
+        "airflow_pigment_redshift.hooks.redshift_data",
+        "airflow_pigment_redshift.hooks.pigment",
+        "airflow_pigment_redshift.push_body",
+    ),
+    "json": (
+        "airflow_pigment_redshift.hooks.redshift_data",
+        "airflow_pigment_redshift.hooks.pigment",
+        "airflow_pigment_redshift.push_body",
+    ),
     "awswrangler": ("awswrangler", "boto3", "airflow_pigment_redshift.hooks.pigment"),
     "amazon_pandas": (
         "pandas",
@@ -176,7 +194,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-READERS: dict[str, Callable[[argparse.Namespace, Path], tuple[int, Path | None]]] = {
+# A reader returns its row count and either the CSV file it pushed, the number of bytes it
+# streamed, or None when it pushes nothing.
+READERS: dict[str, Callable[[argparse.Namespace, Path], tuple[int, Path | int | None]]] = {
     "csv": read_csv,
     "json": read_json,
     "awswrangler": read_awswrangler,
@@ -205,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         rows, path = READERS[arguments.reader](arguments, Path(directory))
         wall = time.perf_counter() - started
-        size = path.stat().st_size if path else 0
+        if isinstance(path, int):
+            size, path = path, None
+        else:
+            size = path.stat().st_size if path else 0
         if path is not None:
             with path.open(newline="", encoding="utf-8") as stream:
                 header = next(csv.reader(stream))

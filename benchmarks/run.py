@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shlex
@@ -90,6 +91,47 @@ class DiscardServer:
         with connection:
             while connection.recv(1 << 20):
                 pass
+
+
+def _serve_pigment(data_dir: str, connection: Any) -> None:
+    """Run the Pigment emulator in this process and answer ``idle`` requests until ``stop``."""
+    configuration = ImportConfiguration(
+        id=CONFIGURATION_ID, name="Benchmark", block_name="Line items", clear_before_import=True
+    )
+    with PigmentEmulator(
+        data_dir, api_keys=[PIGMENT_API_KEY], configurations=[configuration], requests_per_ip_limit=None
+    ) as emulator:
+        connection.send(emulator.url)
+        while (request := connection.recv()) != "stop":
+            emulator.wait_for_idle(timeout=float(request))
+            connection.send("idle")
+
+
+class PigmentProcess:
+    """The Pigment emulator in a process of its own.
+
+    In the orchestrator's process it would share the GIL with the Redshift emulator, and a
+    reader that pushes while it downloads would wait on both emulators at once.
+    """
+
+    def __init__(self, data_dir: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_serve_pigment, args=(data_dir, child), daemon=True)
+
+    def __enter__(self) -> PigmentProcess:
+        self._process.start()
+        self.url: str = self._connection.recv()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._connection.send("stop")
+        self._process.join(timeout=30)
+
+    def wait_for_idle(self, timeout: float) -> None:
+        """Block until every pushed import reached its final state."""
+        self._connection.send(str(timeout))
+        self._connection.recv()
 
 
 def child_environment(redshift_url: str, pigment_url: str, airflow_home: str) -> dict[str, str]:
@@ -174,12 +216,7 @@ def benchmark_readers(
     with tempfile.TemporaryDirectory(prefix="bench-pigment-") as pigment_dir, tempfile.TemporaryDirectory(
         prefix="bench-airflow-"
     ) as airflow_home:
-        configuration = ImportConfiguration(
-            id=CONFIGURATION_ID, name="Benchmark", block_name="Line items", clear_before_import=True
-        )
-        pigment = PigmentEmulator(
-            pigment_dir, api_keys=[PIGMENT_API_KEY], configurations=[configuration], requests_per_ip_limit=None
-        )
+        pigment = PigmentProcess(pigment_dir)
         redshift = RedshiftDataEmulator(database, page_size_rows=PAGE_SIZE_ROWS, max_active_statements=1000)
         sink = DiscardServer()
         with pigment, redshift:

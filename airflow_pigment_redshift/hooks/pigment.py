@@ -6,6 +6,7 @@ import re
 import ssl
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -31,6 +32,7 @@ from airflow_pigment_redshift.connection_check import describe_key_expiry
 from airflow_pigment_redshift.connection_fields import PIGMENT_BEHAVIOUR, PIGMENT_FIELDS, legacy_form_widgets
 from airflow_pigment_redshift.connection_settings import InvalidConnectionError, PigmentConnectionSettings
 from airflow_pigment_redshift.exceptions import (
+    ChunkedPushRejectedError,
     PigmentImportTimeoutError,
     PigmentRejectedError,
     PigmentRequestError,
@@ -283,6 +285,39 @@ class PigmentHook(BaseHook):
                 content=body,
                 headers={"Content-Type": "text/csv", "Content-Length": str(size)},
             )
+        return self._import_started(response, configuration_id, size)
+
+    def push_stream(self, configuration_id: str, chunks: Iterable[bytes]) -> str:
+        """Start an import by sending CSV chunks as they are produced, and return the import id.
+
+        The body is sent with chunked transfer encoding, so its size need not be known in
+        advance. An exception raised by ``chunks`` aborts the request before its last chunk,
+        and propagates unchanged. Like :meth:`push_csv`, the request is sent once.
+
+        :param configuration_id: Pigment import configuration id (a UUID).
+        :param chunks: the CSV in the configuration's dialect, header included, as bytes.
+        :raises ChunkedPushRejectedError: when Pigment returns 411 Length Required.
+        """
+        counted = _CountedChunks(chunks)
+        with self.get_client() as client:
+            response = client.post(
+                PUSH_CSV_PATH,
+                params={"configurationId": configuration_id},
+                content=iter(counted),
+                headers={"Content-Type": "text/csv"},
+            )
+        if response.status_code == 411:
+            raise ChunkedPushRejectedError(
+                f"Pigment returned HTTP 411 Length Required for configuration {configuration_id}: it does not "
+                "accept a push with chunked transfer encoding, so no import was created. Set "
+                "push_transfer='file' on the operator to send a file with a Content-Length.",
+                status_code=411,
+                body=str(redact(response.text[:500])),
+                configuration_id=configuration_id,
+            )
+        return self._import_started(response, configuration_id, counted.size)
+
+    def _import_started(self, response: httpx.Response, configuration_id: str, size: int) -> str:
         _raise_for_response(response, configuration_id=configuration_id)
         import_id = _import_id_from(response, configuration_id)
         self.log.info(
@@ -388,6 +423,19 @@ def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
             f"Cannot load the CA bundle {verify!r} for Pigment: {error}. Point verify at a PEM file or a "
             "directory of hashed certificates."
         ) from None
+
+
+class _CountedChunks:
+    """Iterable of body chunks that adds up the bytes it yields."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.size += len(chunk)
+            yield chunk
 
 
 def _import_id_from(response: httpx.Response, configuration_id: str) -> str:

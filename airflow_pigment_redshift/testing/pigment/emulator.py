@@ -66,6 +66,8 @@ class PigmentEmulator:
         as the ``text/plain`` body of that error. ``{limit}`` is replaced by the exceeded limit.
     :param connection_timeout: Socket timeout in seconds for reading requests and for idle
         keep-alive connections.
+    :param accept_chunked_push: Whether a push with chunked transfer encoding is accepted.
+        When False, such a push gets 411 Length Required and creates no import.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class PigmentEmulator:
         max_body_bytes: int | None = None,
         error_bodies: Mapping[str, str] | None = None,
         connection_timeout: float = 60.0,
+        accept_chunked_push: bool = True,
     ) -> None:
         if host != LOOPBACK_HOST:
             raise ValueError(
@@ -127,6 +130,7 @@ class PigmentEmulator:
             import_limiter=import_limiter,
             request_limiter=request_limiter,
             max_body_bytes=max_body_bytes,
+            accept_chunked_push=accept_chunked_push,
         )
         for configuration in configurations:
             self.add_configuration(configuration)
@@ -219,6 +223,15 @@ class PigmentEmulator:
     def configurations(self) -> list[ImportConfiguration]:
         """Return the registered configurations in registration order."""
         return self._service.configurations()
+
+    @property
+    def accept_chunked_push(self) -> bool:
+        """Whether a push with chunked transfer encoding is accepted; settable while running."""
+        return self._service.accept_chunked_push
+
+    @accept_chunked_push.setter
+    def accept_chunked_push(self, value: bool) -> None:
+        self._service.accept_chunked_push = value
 
     @property
     def faults(self) -> FaultInjector:

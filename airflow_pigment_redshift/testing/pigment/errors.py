@@ -27,6 +27,7 @@ class ErrorKind(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     IMPORT_QUOTA_EXCEEDED = "import_quota_exceeded"
     REQUEST_RATE_EXCEEDED = "request_rate_exceeded"
+    LENGTH_REQUIRED = "length_required"
 
 
 ERROR_STATUS: dict[ErrorKind, HTTPStatus] = {
@@ -41,6 +42,7 @@ ERROR_STATUS: dict[ErrorKind, HTTPStatus] = {
     ErrorKind.METHOD_NOT_ALLOWED: HTTPStatus.METHOD_NOT_ALLOWED,
     ErrorKind.IMPORT_QUOTA_EXCEEDED: HTTPStatus.TOO_MANY_REQUESTS,
     ErrorKind.REQUEST_RATE_EXCEEDED: HTTPStatus.TOO_MANY_REQUESTS,
+    ErrorKind.LENGTH_REQUIRED: HTTPStatus.LENGTH_REQUIRED,
 }
 
 # ``{limit}`` in a body is replaced by the limit of the rate limit that was exceeded.

@@ -274,6 +274,13 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
     def _handle_push(self, query: Mapping[str, str]) -> _Response:
         configuration = self._require_configuration(query)
         self._check_push_content_type()
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if chunked and not self._service.accept_chunked_push:
+            self.close_connection = True
+            raise HttpError(
+                ErrorKind.LENGTH_REQUIRED,
+                "this server accepts a push only with a Content-Length header",
+            )
 
         limiter = self._service.import_limiter
         window = limiter.acquire(configuration.id)
@@ -294,7 +301,7 @@ class PigmentRequestHandler(BaseHTTPRequestHandler):
             path.unlink(missing_ok=True)
             raise
 
-        self._service.submit_import(import_id, configuration, path, size_bytes)
+        self._service.submit_import(import_id, configuration, path, size_bytes, chunked=chunked)
         return _json_response(HTTPStatus.OK, {"importId": import_id})
 
     def _handle_status(self, query: Mapping[str, str], import_id: str) -> _Response:

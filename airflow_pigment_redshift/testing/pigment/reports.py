@@ -25,6 +25,7 @@ class ImportRecord:
     relative_file: str
     size_bytes: int
     created_at: float
+    chunked: bool = False
     polls: int = 0
     outcome: ImportOutcome | None = None
     processed_at: float | None = None
@@ -80,6 +81,7 @@ def build_ledger_entry(record: ImportRecord) -> dict[str, Any]:
         "block_name": record.configuration.block_name,
         "status": outcome.status.value,
         "bytes": record.size_bytes,
+        "chunked": record.chunked,
         "rows": outcome.rows,
         "inserted": outcome.change.inserted,
         "updated": outcome.change.updated,

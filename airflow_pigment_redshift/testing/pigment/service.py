@@ -53,6 +53,8 @@ class ImportService:
     :param import_limiter: Per-configuration import quota.
     :param request_limiter: Per-client-IP request limit.
     :param max_body_bytes: Maximum push body size in bytes, or ``None`` for no limit.
+    :param accept_chunked_push: Whether a push with chunked transfer encoding is accepted;
+        when False it gets 411 Length Required.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class ImportService:
         import_limiter: FixedWindowLimiter,
         request_limiter: FixedWindowLimiter,
         max_body_bytes: int | None,
+        accept_chunked_push: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.files_dir = data_dir / "files"
@@ -77,6 +80,7 @@ class ImportService:
         self.import_limiter = import_limiter
         self.request_limiter = request_limiter
         self.max_body_bytes = max_body_bytes
+        self.accept_chunked_push = accept_chunked_push
 
         self.blocks = BlockStore()
         self.ledger = ImportLedger(data_dir / "imports.jsonl")
@@ -130,7 +134,13 @@ class ImportService:
         return import_id, self.files_dir / f"{import_id}.csv"
 
     def submit_import(
-        self, import_id: str, configuration: ImportConfiguration, file: Path, size_bytes: int
+        self,
+        import_id: str,
+        configuration: ImportConfiguration,
+        file: Path,
+        size_bytes: int,
+        *,
+        chunked: bool = False,
     ) -> ImportRecord:
         """Create an import for a stored file and queue it for processing.
 
@@ -138,6 +148,7 @@ class ImportService:
         :param configuration: Configuration the file was pushed to.
         :param file: Stored file.
         :param size_bytes: Size of the received body in bytes.
+        :param chunked: Whether the body came with chunked transfer encoding.
         """
         record = ImportRecord(
             import_id=import_id,
@@ -146,6 +157,7 @@ class ImportService:
             relative_file=file.relative_to(self.data_dir).as_posix(),
             size_bytes=size_bytes,
             created_at=self.now(),
+            chunked=chunked,
         )
         with self._lock:
             self._imports[import_id] = record
