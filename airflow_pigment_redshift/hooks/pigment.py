@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import ssl
 import time
@@ -208,7 +209,7 @@ class PigmentHook(BaseHook):
             base_url=settings.base_url,
             headers=self._headers(settings),
             timeout=self._client_timeout(settings),
-            verify=_ssl_verify(settings.verify),
+            verify=_ssl_verify(settings.verify, settings.base_url),
             follow_redirects=False,
         )
 
@@ -365,7 +366,7 @@ class PigmentHook(BaseHook):
             base_url=settings.base_url,
             headers=self._headers(settings),
             timeout=self._client_timeout(settings),
-            verify=_ssl_verify(settings.verify),
+            verify=_ssl_verify(settings.verify, settings.base_url),
             follow_redirects=False,
         )
 
@@ -410,10 +411,24 @@ def tls_verify_setting(verify: Any) -> bool | str:
     )
 
 
-def _ssl_verify(verify: bool | str) -> bool | ssl.SSLContext:
-    """Return httpx's ``verify`` argument: a bool, or an SSL context trusting the CA bundle at a path."""
+def _ssl_verify(verify: bool | str, base_url: str) -> ssl.SSLContext:
+    """Return httpx's ``verify`` argument for a client of ``base_url``.
+
+    Creating an SSL context takes 10 to 100 ms, and loading a CA bundle more, so each context
+    is built once per process. A plain ``http://`` base URL (allowed only for loopback hosts)
+    uses no TLS, and redirects are not followed, so its client never verifies a certificate.
+    """
+    if base_url.lower().startswith("http://"):
+        return _ssl_context(False)
+    return _ssl_context(verify)
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """Return an SSL context: httpx's default (True: ``SSL_CERT_FILE``, ``SSL_CERT_DIR`` or certifi's
+    bundle), one that verifies nothing (False), or one trusting the CA bundle at a path."""
     if isinstance(verify, bool):
-        return verify
+        return httpx.create_ssl_context(verify=verify)
     try:
         if Path(verify).is_dir():
             return ssl.create_default_context(capath=verify)

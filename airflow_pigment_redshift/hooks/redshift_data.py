@@ -40,6 +40,8 @@ PROBE_SQL = "SELECT 1 AS connection_probe"
 
 # The Data API accepts WaitTimeSeconds from 1 to 30.
 MAX_WAIT_TIME_SECONDS = 30
+#: Seconds between progress lines while result pages are read.
+PROGRESS_LOG_SECONDS = 10.0
 
 
 class StatementStatus(str, Enum):
@@ -475,23 +477,31 @@ class RedshiftDataApiHook(AwsBaseHook):
         """
         pages = 0
         columns: list[str] = []
+        total_rows: Any = "unknown"
+        logged_at = 0.0
         for page in self._result_pages(statement_id, result_format):
             pages += 1
             if pages == 1:
                 columns = [column.get("label") or column.get("name", "") for column in page["ColumnMetadata"]]
                 writer.write_header(columns)
             if result_format == "CSV":
-                rows = sum(writer.write_csv_records(record["CSVRecords"]) for record in page["Records"])
+                for record in page["Records"]:
+                    writer.write_csv_records(record["CSVRecords"])
             else:
-                rows = writer.write_json_records(page["Records"])
-            self.log.info(
-                "Statement %s: page %d with %d rows (%d rows so far, %s in total).",
-                statement_id,
-                pages,
-                rows,
-                writer.rows_written,
-                page.get("TotalNumRows", "unknown"),
-            )
+                writer.write_json_records(page["Records"])
+            total_rows = page.get("TotalNumRows", total_rows)
+            # One line per page would flood the task log of a large result, and each line costs
+            # about 1 ms, so progress is logged for the first page and then every 10 seconds.
+            if pages == 1 or time.monotonic() - logged_at >= PROGRESS_LOG_SECONDS:
+                logged_at = time.monotonic()
+                self.log.info(
+                    "Statement %s: read %d pages, %d rows so far of %s.",
+                    statement_id,
+                    pages,
+                    writer.rows_written,
+                    total_rows,
+                )
+        self.log.info("Statement %s: read all %d pages, %d rows.", statement_id, pages, writer.rows_written)
         return ResultExport(rows=writer.rows_written, pages=pages, columns=columns, header=writer.header or [])
 
     def _result_pages(self, statement_id: str, result_format: ResultFormat) -> Iterator[dict[str, Any]]:
