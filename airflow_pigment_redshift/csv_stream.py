@@ -14,6 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
+import msgspec
+from msgspec import UNSET, UnsetType
+
 from airflow_pigment_redshift.validation import result_header
 
 # The Data API's CSV result format uses a comma separator and double-quote quoting.
@@ -62,13 +65,33 @@ class CsvDialect:
         )
 
 
-def json_field_to_text(field: Mapping[str, Any]) -> str | None:
+class JsonField(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """One ``Field`` union of a ``GetStatementResult`` page, as msgspec decodes it from the page body.
+
+    botocore's ``redshift-data`` service model declares ``Field`` a tagged union, so exactly one
+    member is set. Absent members are ``msgspec.UNSET``, and ``blobValue`` is the base64 text of
+    the JSON body.
+    """
+
+    isNull: bool | None | UnsetType = UNSET
+    booleanValue: bool | None | UnsetType = UNSET
+    longValue: int | None | UnsetType = UNSET
+    doubleValue: float | None | UnsetType = UNSET
+    stringValue: str | None | UnsetType = UNSET
+    blobValue: str | None | UnsetType = UNSET
+    arrayValue: Any = UNSET
+
+
+def json_field_to_text(field: Mapping[str, Any] | JsonField) -> str | None:
     """Convert one Data API ``Field`` union of a JSON result into CSV cell text.
 
     :param field: a dict with exactly one of ``isNull``, ``booleanValue``, ``longValue``,
-        ``doubleValue``, ``stringValue`` or ``blobValue``.
+        ``doubleValue``, ``stringValue`` or ``blobValue``, or the same as a :class:`JsonField`.
     :return: the cell text, or None for SQL NULL.
+    :raises ValueError: when the field has none of these members.
     """
+    if isinstance(field, JsonField):
+        field = _set_members(field)
     if field.get("isNull"):
         return None
     if "stringValue" in field:
@@ -83,6 +106,15 @@ def json_field_to_text(field: Mapping[str, Any]) -> str | None:
         value = field["blobValue"]
         return base64.b64encode(value).decode("ascii") if isinstance(value, (bytes, bytearray)) else str(value)
     raise ValueError(f"Unsupported Data API field {sorted(field)}: expected one value key per cell.")
+
+
+def _set_members(field: JsonField) -> dict[str, Any]:
+    members = {}
+    for name in field.__struct_fields__:
+        value = getattr(field, name)
+        if value is not UNSET:
+            members[name] = value
+    return members
 
 
 class ResultCsvWriter:
@@ -143,18 +175,36 @@ class ResultCsvWriter:
         self._header = header
         self._writer.writerow(header)
 
-    def write_json_records(self, records: Iterable[Sequence[Mapping[str, Any]]]) -> int:
+    def write_json_records(self, records: Iterable[Sequence[Mapping[str, Any] | JsonField]]) -> int:
         """Write the rows of one ``GetStatementResult`` page.
 
-        :param records: the page's ``Records``, one list of ``Field`` unions per row.
+        :param records: the page's ``Records``, one list of ``Field`` unions per row, as dicts
+            or as :class:`JsonField`.
         :return: the number of rows written.
+        :raises ValueError: when a field has no value member.
         """
-        count = 0
+        dialect = self._dialect
+        lines: list[str] = []
         for record in records:
-            self._stream.write(format_csv_row([json_field_to_text(field) for field in record], self._dialect))
-            count += 1
-        self.rows_written += count
-        return count
+            if record and record[0].__class__ is JsonField:
+                # A non-empty string is its own cell text, and str() of a long is too, so most
+                # cells skip the call. This order relies on one member per cell. The page decoder
+                # returns JsonField for every cell of a page or for none, so the first cell's
+                # type decides for the row.
+                values = [
+                    field.stringValue
+                    or (str(field.longValue) if field.longValue.__class__ is int else json_field_to_text(field))
+                    for field in record
+                ]
+            else:
+                values = [json_field_to_text(field) for field in record]
+            line = _plain_line(values, dialect)
+            lines.append(line if line is not None else _quoted_line(values, dialect))
+        if lines:
+            terminator = dialect.line_terminator
+            self._stream.write(terminator.join(lines) + terminator)
+        self.rows_written += len(lines)
+        return len(lines)
 
     def write_csv_records(self, csv_text: str) -> int:
         """Write one ``CSVRecords`` chunk of a ``GetStatementResultV2`` page.
@@ -180,13 +230,12 @@ class ResultCsvWriter:
     def _copy_through(self, text: str) -> int:
         if not text.endswith("\n"):
             text += "\n"
+        count = text.count("\n")
         if _REDSHIFT_QUOTE_CHAR in text:
             # A quoted value may contain line breaks. Splitting on the quote character leaves
-            # the text outside quotes at even positions (a doubled quote adds an empty piece),
-            # so only line breaks there end records.
-            count = sum(piece.count("\n") for piece in text.split(_REDSHIFT_QUOTE_CHAR)[::2])
-        else:
-            count = text.count("\n")
+            # the text inside quotes at odd positions (a doubled quote adds an empty piece), so
+            # the line breaks there do not end records.
+            count -= "".join(text.split(_REDSHIFT_QUOTE_CHAR)[1::2]).count("\n")
         self._stream.write(text)
         return count
 
@@ -273,6 +322,37 @@ def format_csv_row(values: Sequence[str | None], dialect: CsvDialect) -> str:
     :param values: the row's cell texts, None for NULL.
     :param dialect: the CSV layout of the target Pigment import configuration.
     """
+    line = _plain_line(values, dialect)
+    if line is None:
+        line = _quoted_line(values, dialect)
+    return line + dialect.line_terminator
+
+
+def _plain_line(values: Sequence[str | None], dialect: CsvDialect) -> str | None:
+    """Join a row whose cells need no quoting, or return None when one does.
+
+    A cell needs quoting when it is NULL (None, which makes the join fail), the empty string,
+    or contains the quote character, CR, LF or the delimiter. A delimiter inside a cell shows
+    as one more delimiter in the joined line than the row has separators.
+    """
+    delimiter = dialect.delimiter
+    try:
+        line = delimiter.join(values)
+    except TypeError:
+        return None
+    if (
+        dialect.quote_char in line
+        or "\n" in line
+        or "\r" in line
+        or line.count(delimiter) != len(values) - 1
+        or "" in values
+    ):
+        return None
+    return line
+
+
+def _quoted_line(values: Sequence[str | None], dialect: CsvDialect) -> str:
+    """Format a row cell by cell, quoting the cells that need it, without the line terminator."""
     quote = dialect.quote_char
     special = (dialect.delimiter, quote, "\r", "\n")
     fields: list[str] = []
@@ -285,4 +365,4 @@ def format_csv_row(values: Sequence[str | None], dialect: CsvDialect) -> str:
             fields.append(value)
     if fields == [""]:
         fields = [quote + quote]
-    return dialect.delimiter.join(fields) + dialect.line_terminator
+    return dialect.delimiter.join(fields)

@@ -1,9 +1,9 @@
-"""Read Data API result pages over signed HTTP, decoded with orjson, one page ahead of the writer.
+"""Read Data API result pages over signed HTTP, decoded with msgspec, one page ahead of the writer.
 
 botocore spends most of a result page's time in its response handling: it decodes the body
 and then walks the output shape cell by cell. The page body is plain JSON. So this module
 signs each ``GetStatementResult``/``GetStatementResultV2`` request with botocore's SigV4
-signer and the hook's credentials, and decodes the body with orjson. Requests go over a
+signer and the hook's credentials, and decodes the body with msgspec. Requests go over a
 kept-alive ``http.client`` connection with the client's TLS verification and timeouts, or
 through botocore's HTTP session when the client configuration sets proxies. A background
 thread fetches the next page while the caller writes the current one.
@@ -21,10 +21,10 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
-import orjson
+import msgspec
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from botocore.httpsession import URLLib3Session
 
 from airflow_pigment_redshift import __version__
+from airflow_pigment_redshift.csv_stream import JsonField
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,25 @@ _RETRIED_CODES = frozenset(
 )
 _RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 _END = object()
+
+
+class _JsonResultPage(TypedDict, total=False):
+    """A ``GetStatementResult`` page. msgspec drops the members not listed here."""
+
+    Records: list[tuple[JsonField, ...]]
+    ColumnMetadata: Any
+    NextToken: Any
+    TotalNumRows: Any
+
+
+# Typed decoding skips building a dict per cell. Rows are tuples because CPython's garbage
+# collector stops tracking a tuple of untracked objects (JsonField has gc=False), so a page's
+# rows do not pile up towards full collections. Reading 1M TPC-H lineitem rows (16 columns) from
+# the Redshift emulator, decoding took 1.5 s of CPU with 1 full collection, against 2.9 s and 11
+# with list rows and 4.9 s with orjson into dicts (2-core machine).
+_JSON_PAGE_DECODER = msgspec.json.Decoder(_JsonResultPage)
+# A GetStatementResultV2 page is a few large CSVRecords strings, so it is decoded untyped.
+_ANY_DECODER = msgspec.json.Decoder()
 
 
 class RawResultPageReader:
@@ -113,12 +133,15 @@ class RawResultPageReader:
     def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         """Send one JSON 1.1 request and return the decoded response.
 
+        A ``GetStatementResult`` page comes back with its cells as :class:`JsonField`, unless
+        it needs the json module's decoding (see :func:`_decode_page`), which gives dicts.
+
         :param operation: ``GetStatementResult`` or ``GetStatementResultV2``.
         :param request: the request members, e.g. ``{"Id": ..., "NextToken": ...}``.
         :raises botocore.exceptions.ClientError: the service returned an error, after retries
             for throttling and server errors.
         """
-        body = orjson.dumps(request)
+        body = msgspec.json.encode(request)
         for attempt in range(1, self._max_attempts + 1):
             try:
                 status, content = self._send(operation, body)
@@ -129,7 +152,7 @@ class RawResultPageReader:
                 self._sleep_before_retry(operation, request, attempt, f"connection error {error!r}")
                 continue
             if status == 200:
-                return _decode_page(content)
+                return _decode_page(content, operation)
             code, message = _error_of(content)
             if attempt < self._max_attempts and (code in _RETRIED_CODES or status in _RETRIED_STATUS):
                 self._sleep_before_retry(operation, request, attempt, f"HTTP {status} {code}")
@@ -262,20 +285,27 @@ def _put(pages: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def _decode_page(content: bytes) -> dict[str, Any]:
+def _decode_page(content: bytes, operation: str) -> dict[str, Any]:
+    """Decode a page body into a dict, with the JSON cells as :class:`JsonField` when possible.
+
+    :param content: the response body.
+    :param operation: ``GetStatementResult`` or ``GetStatementResultV2``.
+    """
+    decoder = _JSON_PAGE_DECODER if operation == "GetStatementResult" else _ANY_DECODER
     try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        # A DOUBLE PRECISION NaN or infinity can arrive as the bare literal NaN, Infinity or
-        # -Infinity, which orjson rejects. botocore decodes with the json module, which
-        # accepts them, so such a page is decoded the same way.
+        return decoder.decode(content)
+    except msgspec.DecodeError:
+        # msgspec rejects the bare literals NaN, Infinity and -Infinity, which a DOUBLE PRECISION
+        # value can arrive as, and a cell member it does not know. botocore decodes with the
+        # json module, which accepts both, so such a page is decoded the same way into dicts,
+        # and the CSV writer reports an unknown cell member as an error.
         return json.loads(content)
 
 
 def _error_of(content: bytes) -> tuple[str, str]:
     try:
-        payload = orjson.loads(content) if content else {}
-    except orjson.JSONDecodeError:
+        payload = _ANY_DECODER.decode(content) if content else {}
+    except msgspec.DecodeError:
         return "UnknownError", content[:500].decode("utf-8", "replace")
     code = str(payload.get("__type") or payload.get("code") or "UnknownError").rsplit("#", 1)[-1]
     message = str(payload.get("message") or payload.get("Message") or "")

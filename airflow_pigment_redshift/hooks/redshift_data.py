@@ -177,7 +177,7 @@ class RedshiftDataApiHook(AwsBaseHook):
     :param db_user: database user, overriding the connection's value.
     :param database: database, overriding the connection's default database.
     :param raw_result_pages: read result pages with SigV4-signed HTTP requests decoded by
-        orjson, one page ahead of the writer, instead of through botocore's response parser.
+        msgspec, one page ahead of the writer, instead of through botocore's response parser.
     """
 
     conn_name_attr = "redshift_conn_id"
