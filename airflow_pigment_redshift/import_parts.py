@@ -8,8 +8,8 @@ beginning with the header, before the record that would exceed the limit.
 Records are counted on the written text, not on rows: a quoted value may contain line
 breaks, so only a line feed outside quotes ends a record. This works for both line
 terminators (``\\n`` and ``\\r\\n``) and either quote character. ``ResultCsvWriter`` writes
-whole records in each ``write`` call; the splitter does not depend on it, because it carries
-the quote state from one call to the next, and it only ever cuts after a record's end.
+whole records in each ``write`` call. The splitter does not depend on that, because it carries
+the quote state from one call to the next and cuts only after a record's end.
 """
 
 from __future__ import annotations
@@ -93,24 +93,24 @@ class CsvPartSplitter:
             self._sink.begin_part(self._part)
             self._sink.write(self._header or "")
 
-    def _scan(self, text: str, start: int, wanted: int) -> tuple[int, int]:
-        """Find up to ``wanted`` record ends from ``start``; return how many and the index after the last.
+    def _scan(self, text: str, start: int, limit: int) -> tuple[int, int]:
+        """Find up to ``limit`` record ends from ``start``; return how many and the index after the last.
 
         When fewer are found, the index is ``len(text)`` and the quote state is carried to the
         next call.
         """
         if not self._in_quotes and self._quote not in text[start:]:
             total = text.count("\n", start)
-            if total < wanted:
+            if total < limit:
                 return total, len(text)
-            return wanted, _after_line_feeds(text, start, wanted)
+            return limit, _after_line_feeds(text, start, limit)
 
         # Splitting on the quote character leaves the text outside quotes at every other piece
         # (a doubled quote adds an empty piece), so only line feeds in those pieces end records.
         pieces = text[start:].split(self._quote)
         outside = 1 if self._in_quotes else 0
         total = sum(piece.count("\n") for piece in pieces[outside::2])
-        if total < wanted:
+        if total < limit:
             if len(pieces) % 2 == 0:
                 self._in_quotes = not self._in_quotes
             return total, len(text)
@@ -120,9 +120,9 @@ class CsvPartSplitter:
         for index, piece in enumerate(pieces):
             if index % 2 == outside:
                 count = piece.count("\n")
-                if found + count >= wanted:
+                if found + count >= limit:
                     self._in_quotes = False
-                    return wanted, _after_line_feeds(text, offset, wanted - found)
+                    return limit, _after_line_feeds(text, offset, limit - found)
                 found += count
             offset += len(piece) + len(self._quote)
         raise AssertionError("record ends were counted but not found")
