@@ -105,6 +105,49 @@ class PigmentImportFailedError(PigmentRedshiftError):
         self.report = report
 
 
+class PartImportFailedError(PigmentImportFailedError):
+    """Pigment finished the import of one or more parts of a split result with the status ``Failed``.
+
+    :param configuration_id: Pigment import configuration id.
+    :param statement_id: Redshift statement whose result was split.
+    :param failed: the failed parts, each a dict with ``part``, ``import_id`` and ``errors``
+        (Pigment's ``errorsDetails``).
+    :param completed: the Completed parts, each a dict with ``part`` and ``import_id``.
+    """
+
+    def __init__(
+        self,
+        configuration_id: str,
+        statement_id: str,
+        failed: list[dict[str, Any]],
+        completed: list[dict[str, Any]],
+    ) -> None:
+        descriptions = []
+        for part in failed:
+            reasons = "; ".join(
+                f"{item.get('name', '')}: {item.get('description', '')}".strip(": ") for item in part.get("errors") or []
+            )
+            descriptions.append(f"part {part['part']} (import {part['import_id']}): {reasons or 'no error details returned'}")
+        imported = ", ".join(f"part {part['part']} (import {part['import_id']})" for part in completed) or "none"
+        PigmentRedshiftError.__init__(
+            self,
+            f"Pigment imports of the result of Redshift statement {statement_id} to configuration "
+            f"{configuration_id} failed for {'; '.join(descriptions)}. Parts imported and kept in the block: "
+            f"{imported}. A retry of this task reads the same statement's result and pushes only the failed "
+            "parts and any part not pushed yet; clearing the task instance pushes every part again. Check "
+            "that the CSV header and separators match the import configuration in Pigment.",
+        )
+        self.import_id = failed[0]["import_id"]
+        self.configuration_id = configuration_id
+        self.report = {"importStatus": "Failed", "errorsDetails": failed[0].get("errors")}
+        self.failed_parts = [part["part"] for part in failed]
+        self.completed_parts = [part["part"] for part in completed]
+
+
+class PartsMismatchError(PigmentRedshiftError):
+    """An earlier try pushed parts of a split result that this try cannot cut the same way."""
+
+
 class PigmentImportTimeoutError(PigmentRedshiftError):
     """The Pigment import did not reach a final status within the allowed time."""
 
@@ -190,23 +233,40 @@ class AmbiguousPushError(PigmentRedshiftError):
     :param sent_at: UTC time the push started, ISO 8601.
     :param rows: data rows in the pushed file.
     :param detail: the transport error or response that left the outcome unknown.
+    :param part: number (1-based) of the part when the result is split into several imports.
     """
 
-    def __init__(self, configuration_id: str, statement_id: str, sent_at: str, rows: int, detail: str) -> None:
-        super().__init__(
-            f"The push of {rows} rows (result of Redshift statement {statement_id}) to Pigment import "
-            f"configuration {configuration_id}, sent at {sent_at} UTC, got no usable answer: {detail}. "
-            "Pigment may have created an import. The task does not push again, because a second push "
-            "would import the rows twice. In Pigment, open the block's import history for this "
-            "configuration and look for an import started at that time: if it is there and Completed, "
-            "mark this task instance success; if there is none, clear the task instance to push again. "
-            "If the target list has a unique key or the configuration clears the block before each "
-            "import, set target_is_idempotent=True and the task retries such pushes itself."
-        )
+    def __init__(
+        self, configuration_id: str, statement_id: str, sent_at: str, rows: int, detail: str, part: int | None = None
+    ) -> None:
+        if part is None:
+            super().__init__(
+                f"The push of {rows} rows (result of Redshift statement {statement_id}) to Pigment import "
+                f"configuration {configuration_id}, sent at {sent_at} UTC, got no usable answer: {detail}. "
+                "Pigment may have created an import. The task does not push again, because a second push "
+                "would import the rows twice. In Pigment, open the block's import history for this "
+                "configuration and look for an import started at that time: if it is there and Completed, "
+                "mark this task instance success; if there is none, clear the task instance to push again. "
+                "If the target list has a unique key or the configuration clears the block before each "
+                "import, set target_is_idempotent=True and the task retries such pushes itself."
+            )
+        else:
+            super().__init__(
+                f"The push of part {part} (up to {rows} rows) of the result of Redshift statement "
+                f"{statement_id} to Pigment import configuration {configuration_id}, sent at {sent_at} UTC, "
+                f"got no usable answer: {detail}. Pigment may have created an import of this part. The task "
+                f"does not push part {part} again, because a second push would import its rows twice; the "
+                f"parts before it were imported and later parts were not pushed. In Pigment, open the block's "
+                "import history for this configuration and look for an import started at that time. Clearing "
+                "the task instance pushes every part again. If the target list has a unique key or the "
+                "configuration clears the block before each import, set target_is_idempotent=True and a "
+                f"retry pushes part {part} and the later parts itself."
+            )
         self.configuration_id = configuration_id
         self.statement_id = statement_id
         self.sent_at = sent_at
         self.rows = rows
+        self.part = part
 
 
 class PigmentSkippedRowsError(PigmentRedshiftError):

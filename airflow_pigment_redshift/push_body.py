@@ -45,6 +45,10 @@ class _End:
     """Queue item that marks the end of the body."""
 
 
+class _PartEnd:
+    """Queue item that ends one part's body; the next part's chunks follow it."""
+
+
 class CsvBodyPipe:
     """Text stream that a producer writes CSV into, read as encoded chunks by a request body.
 
@@ -58,7 +62,7 @@ class CsvBodyPipe:
         self._stop = stop
         self._buffer: list[str] = []
         self._buffered_chars = 0
-        self.queue: queue.Queue[bytes | _End | BaseException] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self.queue: queue.Queue[bytes | _End | _PartEnd | BaseException] = queue.Queue(maxsize=QUEUED_CHUNKS)
 
     def write(self, text: str) -> int:
         """Buffer ``text``, handing a chunk to the body once about :data:`CHUNK_CHARS` are buffered."""
@@ -77,7 +81,12 @@ class CsvBodyPipe:
         self._buffered_chars = 0
         self.put(data)
 
-    def put(self, item: bytes | _End | BaseException) -> None:
+    def end_part(self) -> None:
+        """Hand over the buffered text and end the current part's body; later writes start the next part."""
+        self.flush()
+        self.put(_PartEnd())
+
+    def put(self, item: bytes | _End | _PartEnd | BaseException) -> None:
         """Queue one item, giving up with ``_PipeClosedError`` once the reader has stopped."""
         while True:
             if self._stop.is_set():
@@ -108,7 +117,7 @@ class StreamedExport(Generic[T]):
         self._pipe = CsvBodyPipe(encoding, self._stop)
         self._finished = threading.Event()
         self._result: T | None = None
-        self._first: bytes | _End | BaseException | None = None
+        self._first: bytes | _End | _PartEnd | BaseException | None = None
         self._error: BaseException | None = None
         self.bytes_read = 0
         self._thread = threading.Thread(target=self._run, args=(export,), name=name, daemon=True)
@@ -143,6 +152,14 @@ class StreamedExport(Generic[T]):
             raise self._error
         return self._finished.is_set()
 
+    def has_more_data(self) -> bool:
+        """Block until the next chunk is ready, and return whether a body (another part) follows.
+
+        An export failure before that chunk raises its error here.
+        """
+        self.wait_for_data()
+        return not isinstance(self._first, _End)
+
     def result(self) -> T:
         """Return the export's summary; valid once the body was read to its end."""
         if not self._finished.is_set() or self._result is None:
@@ -150,13 +167,21 @@ class StreamedExport(Generic[T]):
         return self._result
 
     def body(self) -> Iterator[bytes]:
-        """Yield the encoded CSV; an export failure raises :class:`ResultStreamError` mid-body."""
+        """Yield the encoded CSV; an export failure raises :class:`ResultStreamError` mid-body.
+
+        When the export ends parts with :meth:`CsvBodyPipe.end_part`, the body ends at the end
+        of the current part, and the next call yields the next part.
+        """
         self.wait_for_data()
         item, self._first = self._first, None
         while True:
             if item is None:
                 item = self._pipe.queue.get()
             if isinstance(item, _End):
+                # Keep the end marker, so has_more_data() returns False from now on.
+                self._first = item
+                return
+            if isinstance(item, _PartEnd):
                 return
             if isinstance(item, BaseException):
                 raise ResultStreamError(item) from item

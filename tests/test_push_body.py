@@ -104,3 +104,25 @@ def test_close_stops_blocked_producer(small_chunks):
 
     assert first == b"y" * 10
     assert stopped.is_set()
+
+
+def test_part_ends_split_body(small_chunks):
+    def export(pipe: CsvBodyPipe) -> int:
+        with pipe.open() as stream:
+            stream.write("h\n1\n")
+            pipe.end_part()
+            stream.write("h\n2\n" * 10)
+            pipe.end_part()
+            stream.write("h\n3\n")
+        return 3
+
+    streamed = StreamedExport(export, "utf-8", name="test")
+
+    bodies = []
+    while streamed.has_more_data():
+        bodies.append(b"".join(streamed.body()))
+    streamed.close()
+
+    assert bodies == [b"h\n1\n", b"h\n2\n" * 10, b"h\n3\n"]
+    assert streamed.result() == 3
+    assert streamed.bytes_read == sum(len(body) for body in bodies)

@@ -42,6 +42,8 @@ from airflow_pigment_redshift.hooks.redshift_data import (
     ResultFormat,
     StatementStatus,
 )
+from airflow_pigment_redshift.import_parts import validate_max_rows_per_import
+from airflow_pigment_redshift.operators.split_imports import SplitImportsMixin
 from airflow_pigment_redshift.progress import TransferProgress
 from airflow_pigment_redshift.push_body import ResultStreamError, StreamedExport
 from airflow_pigment_redshift.retries import (
@@ -70,7 +72,7 @@ _MAX_STATEMENT_SECONDS = 24 * 3600.0
 DEFAULT_UNLOAD_ABOVE_BYTES = 400 * 1024 * 1024
 
 
-class RedshiftToPigmentOperator(BaseOperator):
+class RedshiftToPigmentOperator(SplitImportsMixin, BaseOperator):
     """Run a SQL query on Amazon Redshift and load its result into a Pigment block.
 
     The query runs through the Redshift Data API. The result pages are converted to CSV in
@@ -143,6 +145,13 @@ class RedshiftToPigmentOperator(BaseOperator):
         read, with chunked transfer encoding; ``file`` writes it to a temporary file first and
         sends it with a ``Content-Length``. A stream that Pigment rejects with HTTP 411 is sent
         again from a file.
+    :param max_rows_per_import: send the result as several Pigment imports of at most this many
+        data rows each, every one with the header row, in order; None (default) sends one import.
+        Each part is a separate import: a configuration that clears items before import keeps
+        only the last part's rows, and every part counts toward Pigment's rate limits. The
+        summary then also has ``import_ids`` and ``parts``, ``import_id`` is the last part's, and
+        the counts are totals. See :mod:`airflow_pigment_redshift.operators.split_imports` for
+        what a retry does.
 
     Progress (statement id, push, import id) is stored in Airflow's task state store, so a
     retry reuses a finished statement's result and resumes waiting on an import already
@@ -192,6 +201,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         call_retries: CallRetryPolicy | None = None,
         pigment_timeout: float | None = None,
         push_transfer: PushTransfer = "stream",
+        max_rows_per_import: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -239,6 +249,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         self.call_retries = call_retries or CallRetryPolicy()
         self.pigment_timeout = pigment_timeout
         self.push_transfer: PushTransfer = push_transfer
+        self.max_rows_per_import = validate_max_rows_per_import(max_rows_per_import)
         self.statement_id: str | None = None
         self._progress: TransferProgress | None = None
 
@@ -279,6 +290,7 @@ class RedshiftToPigmentOperator(BaseOperator):
         parameters = self._check_before_side_effects()
 
         progress = self._progress = TransferProgress(context, self.log)
+        self._check_split_record(progress)
         if progress.phase in ("pushed", "imported", "succeeded"):
             return self._resume_after_push(progress)
         if progress.phase == "push_started" and not self.target_is_idempotent:
@@ -356,6 +368,8 @@ class RedshiftToPigmentOperator(BaseOperator):
                 f"{progress['configuration_id']}) failed: {event.get('message', '')} The import was pushed "
                 "once; a retry of this task resumes waiting on it and does not push again."
             )
+        if "waiting_part" in progress:
+            return self._resume_part_wait(progress, event["report"])
         return self._summarize(progress, event["report"])
 
     def on_kill(self) -> None:
@@ -368,6 +382,8 @@ class RedshiftToPigmentOperator(BaseOperator):
                 f"Redshift statement {statement_id} returned no result set. The SQL must be a query "
                 "(SELECT or WITH ... SELECT) whose rows are imported into Pigment."
             )
+        if self.max_rows_per_import is not None:
+            return self._export_and_import_parts(statement_id, description)
         progress = self._transfer_progress()
         if self.push_transfer == "stream":
             try:
@@ -488,12 +504,13 @@ class RedshiftToPigmentOperator(BaseOperator):
             raise
         return streamed
 
-    def _save_push_started(self, statement_id: str, rows: int) -> None:
+    def _save_push_started(self, statement_id: str, rows: int, part: int | None = None) -> None:
         self._transfer_progress().save(
             phase="push_started",
             statement_id=statement_id,
             push_started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             rows=rows,
+            part=part,
         )
 
     def _wait_for_import_result(self, progress: dict[str, Any]) -> dict[str, Any]:
@@ -617,6 +634,8 @@ class RedshiftToPigmentOperator(BaseOperator):
                 record.get("import_id"),
             )
             return record["summary"]
+        if "parts" in task_progress:
+            return self._wait_for_parts(task_progress)
         if progress.phase == "imported":
             self.log.info("Pigment import %s already ended; checking its report again.", record.get("import_id"))
             return self._summarize(task_progress, record["report"])
@@ -634,6 +653,7 @@ class RedshiftToPigmentOperator(BaseOperator):
             str(record.get("push_started_at")),
             int(record.get("rows", 0)),
             detail,
+            part=record.get("part"),
         )
 
     def _submit_or_reuse_statement(
