@@ -337,7 +337,7 @@ def benchmark_unload(
             parts = s3_client(s3_url).list_objects_v2(Bucket=BUCKET, Prefix=BASELINE_PREFIX).get("Contents", [])
             part_bytes = sum(item["Size"] for item in parts)
             print(
-                f"{rows} rows through UNLOAD: {len(parts)} parts, {part_bytes:,} bytes, "
+                f"{rows} rows through UNLOAD: {len(parts)} part(s), {part_bytes:,} bytes, "
                 f"written in {unload_seconds:.1f} s",
                 flush=True,
             )
