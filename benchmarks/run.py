@@ -1,10 +1,11 @@
 """Run the result-reader benchmarks and the trigger-scale benchmark, and write the report.
 
 Usage: ``.venv/bin/python -m benchmarks.run`` (options: ``--rows``, ``--repeat``, ``--readers``,
-``--skip-trigger``). It generates TPC-H once into ``benchmarks/.data/``, starts the Redshift
+``--skip-trigger``, ``--unload-rows``). It generates TPC-H once into ``benchmarks/.data/``, starts the Redshift
 Data API emulator (pages of 10,000 rows, rendered when the statement finishes) and the Pigment
 emulator on 127.0.0.1, runs each reader in its own process, interleaved, ``--repeat`` times,
-and writes ``benchmarks/results.json`` and the generated part of ``BENCHMARKS.md``.
+and writes ``benchmarks/results.json`` and the generated part of ``BENCHMARKS.md``. The
+UNLOAD case at 6 million rows has its own data and emulators, see :mod:`benchmarks.unload`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from airflow_pigment_redshift.testing.pigment_emulator import ImportConfiguratio
 from airflow_pigment_redshift.testing.redshift_data_emulator import RedshiftDataEmulator
 from airflow_pigment_redshift.testing.tpch import generate_tpch, load_tpch
 from benchmarks.readers import CONFIGURATION_ID, PIGMENT_API_KEY, READERS
+from benchmarks.unload import UNLOAD_READERS, benchmark_unload, prepare_unload_database, render_unload_section
 
 ROOT = Path(__file__).resolve().parent
 DATA_DIR = ROOT / ".data"
@@ -306,6 +308,9 @@ def render_report(results: dict[str, Any]) -> str:
         "",
     ]
     for rows, by_reader in results["runs"].items():
+        if set(by_reader) <= set(UNLOAD_READERS):
+            lines += render_unload_section(rows, by_reader, results.get("unload", {}))
+            continue
         readers = by_reader
         lines += [
             f"### {int(rows):,} rows",
@@ -362,12 +367,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--readers", nargs="+", choices=list(READERS), default=list(READERS))
+    parser.add_argument(
+        "--readers", nargs="+", choices=[*READERS, *UNLOAD_READERS], default=[*READERS, *UNLOAD_READERS]
+    )
     parser.add_argument("--trigger-statements", type=int, default=500)
     parser.add_argument("--skip-trigger", action="store_true")
+    parser.add_argument(
+        "--unload-rows",
+        type=int,
+        default=6_000_000,
+        help="rows of the UNLOAD case (TPC-H scale factor 1 has 6,001,215); 0 skips it",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_JSON, help="results JSON file")
     parser.add_argument("--report", type=Path, default=REPORT, help="Markdown report to update")
     arguments = parser.parse_args(argv)
+    if not 0 <= arguments.unload_rows <= 6_001_215:
+        parser.error(f"--unload-rows {arguments.unload_rows} is invalid: use 0 to 6001215 (TPC-H scale factor 1).")
+    readers = [name for name in arguments.readers if name in READERS]
+    unload_readers = [name for name in arguments.readers if name in UNLOAD_READERS]
+    if readers and unload_readers and arguments.unload_rows in arguments.rows:
+        parser.error(f"--unload-rows {arguments.unload_rows} is also in --rows: use different row counts.")
 
     command = " ".join([".venv/bin/python -m benchmarks.run", *map(shlex.quote, (argv or sys.argv[1:]))])
     results: dict[str, Any] = {
@@ -376,9 +395,13 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d"),
         "repeat": arguments.repeat,
     }
-    results["runs"], results["statement_seconds"] = benchmark_readers(
-        arguments.rows, arguments.repeat, arguments.readers
+    results["runs"], results["statement_seconds"] = (
+        benchmark_readers(arguments.rows, arguments.repeat, readers) if readers else ({}, {})
     )
+    if arguments.unload_rows and unload_readers:
+        results["runs"][str(arguments.unload_rows)], results["unload"] = benchmark_unload(
+            arguments.unload_rows, arguments.repeat, unload_readers, prepare_unload_database(DATA_DIR)
+        )
     if not arguments.skip_trigger:
         results["trigger_scale"] = run_trigger_scale(arguments.trigger_statements)
     arguments.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -152,3 +152,72 @@ def test_unload_rejects_parameters():
             configuration_id="3f6c1a52-8d2e-4b7a-9c41-5e0d2f7a9b13",
             unload_s3_prefix="s3://bucket/exports",
         )
+
+
+MIXED_TYPES_SQL = (
+    "SELECT * FROM (VALUES "
+    "(1, TRUE, 1.5::DOUBLE PRECISION, 'NaN'::DOUBLE PRECISION, 12.50::DECIMAL(10,2), DATE '1998-12-01', "
+    "TIMESTAMP '2024-03-01 12:00:00.5', 'say \"hi\", then\nleave', ''), "
+    "(2, FALSE, NULL, 1e20::DOUBLE PRECISION, NULL, NULL, TIMESTAMP '2024-03-01 12:00:00', NULL, 'héllo')"
+    ") AS t(id, flag, ratio, special, amount, day, moment, note, empty) ORDER BY id"
+)
+
+
+def _run(client, emulator, sql: str, **request) -> str:
+    statement_id = client.execute_statement(
+        ClusterIdentifier="unload-cluster", Database="dev", DbUser="unload_user", Sql=sql, **request
+    )["Id"]
+    assert emulator.wait_for_status(statement_id, "FINISHED") == "FINISHED", emulator.statement(statement_id)
+    return statement_id
+
+
+def test_unload_cells_match_csv_pages(redshift_emulator_factory, s3_server):
+    redshift = redshift_emulator_factory(unload_s3_endpoint_url=s3_server)
+    client = boto3.client(
+        "redshift-data",
+        endpoint_url=redshift.url,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    csv_id = _run(client, redshift, MIXED_TYPES_SQL, ResultFormat="CSV")
+    page_text = "".join(
+        record["CSVRecords"] for record in client.get_statement_result_v2(Id=csv_id)["Records"]
+    )
+
+    inner = MIXED_TYPES_SQL.replace("'", "''")
+    _run(client, redshift, f"UNLOAD ('{inner}') TO 's3://{BUCKET}/mixed/' IAM_ROLE default FORMAT CSV HEADER")
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    part = s3.get_object(Bucket=BUCKET, Key="mixed/0000_part_00")["Body"].read().decode()
+
+    assert part == page_text
+    assert part.splitlines()[1] == '1,true,1.5,NaN,12.50,1998-12-01,2024-03-01 12:00:00.5,"say ""hi"", then'
+    assert part.endswith('2,false,,1e+20,,,2024-03-01 12:00:00,,héllo\n')
+
+
+def test_unload_parts_within_maxfilesize(redshift_emulator_factory, s3_server):
+    redshift = redshift_emulator_factory(unload_s3_endpoint_url=s3_server)
+    client = boto3.client(
+        "redshift-data",
+        endpoint_url=redshift.url,
+        region_name="eu-west-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    statement_id = _run(
+        client,
+        redshift,
+        f"UNLOAD ('SELECT * FROM tpch.lineitem ORDER BY l_orderkey, l_linenumber') TO 's3://{BUCKET}/sized/' "
+        "IAM_ROLE default FORMAT CSV HEADER MAXFILESIZE 5 MB",
+    )
+
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    objects = s3.list_objects_v2(Bucket=BUCKET, Prefix="sized/")["Contents"]
+    assert [item["Key"] for item in objects] == ["sized/0000_part_00", "sized/0000_part_01"]
+    assert all(item["Size"] <= 5 * 1024 * 1024 for item in objects)
+    # The first part is filled to within one row (lineitem rows are under 200 bytes) of the limit.
+    assert objects[0]["Size"] > 5 * 1024 * 1024 - 200
+    bodies = [s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().decode() for item in objects]
+    assert all(body.startswith("l_orderkey,l_partkey,") for body in bodies)
+    data_lines = sum(len(body.splitlines()) - 1 for body in bodies)
+    assert data_lines == redshift.statement(statement_id)["result_rows"] == 60175
