@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import http.client
 import importlib
 import json
@@ -56,28 +55,35 @@ _CHUNK_BYTES = 1 << 20
 # ---------------------------------------------------------------------------------------------
 
 
-def read_unload(arguments: argparse.Namespace, directory: Path) -> tuple[int, Path | None]:
-    """This provider's UNLOAD path: UNLOAD, parts read from S3 into the Pigment CSV file, push."""
+def read_unload(arguments: argparse.Namespace, directory: Path) -> tuple[int, int]:
+    """This provider's UNLOAD path: UNLOAD, parts read from S3 and streamed as CSV into the push."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     from airflow_pigment_redshift.csv_stream import CsvDialect, ResultCsvWriter
     from airflow_pigment_redshift.hooks.pigment import PigmentHook
-    from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook
+    from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook, ResultExport
     from airflow_pigment_redshift.unload import UnloadExporter, UnloadSettings
+    from airflow_pigment_redshift.push_body import CsvBodyPipe, StreamedExport
     from benchmarks.readers import CONFIGURATION_ID
 
     settings = UnloadSettings(
         f"s3://{arguments.bucket}/{EXPORT_PREFIX}", "default", max_file_size_mb=arguments.max_file_size_mb
     )
     exporter = UnloadExporter(RedshiftDataApiHook(), S3Hook(aws_conn_id=S3_CONNECTION_ID), settings)
-    path = directory / "out.csv"
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        export = exporter.export(arguments.sql, ResultCsvWriter(stream, CsvDialect()))
-    PigmentHook().push_csv(CONFIGURATION_ID, path)
-    return export.rows, path
+
+    def export(pipe: CsvBodyPipe) -> ResultExport:
+        with pipe.open() as stream:
+            return exporter.export(arguments.sql, ResultCsvWriter(stream, CsvDialect()))
+
+    streamed = StreamedExport(export, "utf-8", name="benchmark-unload-push")
+    try:
+        PigmentHook().push_stream(CONFIGURATION_ID, streamed.body())
+    finally:
+        streamed.close()
+    return streamed.result().rows, streamed.bytes_read
 
 
-def read_unload_download_only(arguments: argparse.Namespace, directory: Path) -> tuple[int, Path | None]:
+def read_unload_download_only(arguments: argparse.Namespace, directory: Path) -> tuple[int, int]:
     """List and GET the baseline parts over raw HTTP; each body goes to a socket, nothing else.
 
     Requests are signed with botocore's SigV4 signer, because moto rejects anonymous reads of
@@ -99,7 +105,7 @@ def read_unload_download_only(arguments: argparse.Namespace, directory: Path) ->
             sink.sendall(chunk)
     sink.close()
     connection.close()
-    return arguments.rows, None
+    return arguments.rows, 0
 
 
 def _signed_headers(url: str) -> dict[str, str]:
@@ -134,7 +140,8 @@ def _list_keys(connection: http.client.HTTPConnection, url: str, bucket: str, pr
         token = match.group(1)
 
 
-UNLOAD_READERS: dict[str, Callable[[argparse.Namespace, Path], tuple[int, Path | None]]] = {
+# A reader returns its row count and the number of bytes it pushed (0 when it pushes nothing).
+UNLOAD_READERS: dict[str, Callable[[argparse.Namespace, Path], tuple[int, int]]] = {
     "unload": read_unload,
     "unload_download_only": read_unload_download_only,
 }
@@ -170,14 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(module)
     with tempfile.TemporaryDirectory(prefix="bench-unload-") as directory:
         started = time.perf_counter()
-        rows, path = UNLOAD_READERS[arguments.reader](arguments, Path(directory))
+        rows, size = UNLOAD_READERS[arguments.reader](arguments, Path(directory))
         wall = time.perf_counter() - started
-        size = path.stat().st_size if path else 0
-        if path is not None:
-            with path.open(newline="", encoding="utf-8") as stream:
-                header = next(csv.reader(stream))
-            if len(header) != 16:
-                raise SystemExit(f"{arguments.reader} wrote a header of {len(header)} columns: {header}")
     print(json.dumps({"wall_s": wall, "rows": rows, "bytes": size, "peak_rss_mib": peak_rss_mib()}))
     return 0 if rows == arguments.rows else 1
 
