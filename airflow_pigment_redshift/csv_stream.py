@@ -245,10 +245,12 @@ class ResultCsvWriter:
         # row whose values equal the column names, so "never" exists to keep every line.
         if self._page_header == "never" or not text:
             return text
-        first_line, _, rest = text.partition("\n")
+        # Only the first line is copied: a partition of the whole page would copy about 1 MB.
+        end = text.find("\n")
+        first_line = text if end < 0 else text[:end]
         parsed = next(csv.reader([first_line.rstrip("\r")]), [])
         if parsed == self._column_names:
-            return rest
+            return "" if end < 0 else text[end + 1 :]
         return text
 
 
