@@ -115,26 +115,36 @@ def test_raw_reader_reports_service_errors(connections):
 
 
 MEMORY_READER = """
-import json, os, sys
+import json, sys
 from airflow_pigment_redshift.csv_stream import CsvDialect, ResultCsvWriter
+from airflow_pigment_redshift.hooks.pigment import PigmentHook
 from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook
+from airflow_pigment_redshift.push_body import StreamedExport
 
 def peak_mib():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
-with open(os.devnull, "w", newline="") as stream:
-    export = RedshiftDataApiHook().stream_result(sys.argv[1], ResultCsvWriter(stream, CsvDialect()))
-print(json.dumps({"rows": export.rows, "pages": export.pages, "peak_mib": peak_mib()}))
+def export(pipe):
+    with pipe.open() as stream:
+        return RedshiftDataApiHook().stream_result(sys.argv[1], ResultCsvWriter(stream, CsvDialect()))
+
+streamed = StreamedExport(export, "utf-8", name="memory-test")
+try:
+    import_id = PigmentHook().push_stream(sys.argv[2], streamed.body())
+finally:
+    streamed.close()
+result = streamed.result()
+print(json.dumps({"rows": result.rows, "pages": result.pages, "import_id": import_id, "peak_mib": peak_mib()}))
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
-def test_million_rows_stream_in_bounded_memory(connections, redshift_emulator_factory, monkeypatch, tmp_path):
+def test_million_rows_stream_in_bounded_memory(tricky, redshift_emulator_factory, monkeypatch, tmp_path):
     from tests.conftest import set_connections
 
-    _, pigment = connections
+    _, pigment = tricky
     redshift = redshift_emulator_factory(page_size_rows=10_000)
     set_connections(monkeypatch, redshift, pigment)
     sql = (
@@ -146,7 +156,7 @@ def test_million_rows_stream_in_bounded_memory(connections, redshift_emulator_fa
     script.write_text(MEMORY_READER)
 
     completed = subprocess.run(
-        [sys.executable, str(script), statement_id],
+        [sys.executable, str(script), statement_id, TRICKY_CONFIGURATION_ID],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
@@ -157,6 +167,11 @@ def test_million_rows_stream_in_bounded_memory(connections, redshift_emulator_fa
     outcome = json.loads(completed.stdout.strip().splitlines()[-1])
     assert outcome["rows"] == 1_000_000
     assert outcome["pages"] == 100
-    # About 45 MiB of CSV pass through; the process (Airflow imports included, about 150 MiB)
-    # must stay far below what holding the result would need.
+    pigment.wait_for_idle(timeout=120)
+    [entry] = pigment.ledger()
+    assert entry["import_id"] == outcome["import_id"]
+    assert entry["rows"] == 1_000_000
+    assert entry["chunked"] is True
+    # About 45 MiB of CSV are streamed to Pigment; the process (Airflow imports included, about
+    # 170 MiB) must stay far below what holding the result would need.
     assert outcome["peak_mib"] < 320, outcome
