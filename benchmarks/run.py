@@ -292,7 +292,11 @@ def run_trigger_scale(statements: int) -> dict[str, Any]:
 
 
 def ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.1f}×" if denominator else "n/a"
+    """Format a ratio with one decimal, or two significant digits below 0.1."""
+    if not denominator:
+        return "n/a"
+    value = numerator / denominator
+    return f"{value:.2g}×" if value < 0.1 else f"{value:.1f}×"
 
 
 def render_report(results: dict[str, Any]) -> str:
@@ -304,7 +308,7 @@ def render_report(results: dict[str, Any]) -> str:
         "",
         f"Machine: {results['machine']}",
         "",
-        f"Date: {results['date']}. Median of {results['repeat']} runs per reader, each in its own process.",
+        f"Date: {results['date']}. Median of {results['repeat']} run{'s' if results['repeat'] != 1 else ''} per reader, each in its own process.",
         "",
     ]
     for rows, by_reader in results["runs"].items():
@@ -367,13 +371,21 @@ def write_report(results: dict[str, Any], report: Path = REPORT) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and write ``benchmarks/results.json`` and ``BENCHMARKS.md``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--readers", nargs="+", choices=[*READERS, *UNLOAD_READERS], default=[*READERS, *UNLOAD_READERS]
+        "--rows", type=int, nargs="+", default=[100_000, 1_000_000], help="row counts of the reader runs (default: %(default)s)"
     )
-    parser.add_argument("--trigger-statements", type=int, default=500)
-    parser.add_argument("--skip-trigger", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each reader per row count (default: %(default)s)")
+    parser.add_argument(
+        "--readers",
+        nargs="+",
+        choices=[*READERS, *UNLOAD_READERS],
+        default=[*READERS, *UNLOAD_READERS],
+        help="readers to run (default: all)",
+    )
+    parser.add_argument(
+        "--trigger-statements", type=int, default=500, help="statements of the trigger-scale case (default: %(default)s)"
+    )
+    parser.add_argument("--skip-trigger", action="store_true", help="skip the trigger-scale case")
     parser.add_argument(
         "--unload-rows",
         type=int,

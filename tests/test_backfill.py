@@ -136,12 +136,13 @@ def slow_emulators(redshift_emulator_factory: Any, tmp_path: Path) -> Iterator[t
     NOTE: in Airflow 3.3.2 a trigger that fires before the scheduler has processed the
     executor event of the deferring try makes the scheduler fail the task ("finished with
     state success, but the task instance's state attribute is queued"). Instant statements
-    and imports hit that race, so both emulators take a few seconds.
+    and imports hit that race, so both emulators take several seconds: with 3 s, a scheduler
+    slowed down by other processes on a 2-core machine still lost the race once.
     """
-    redshift = redshift_emulator_factory(running_seconds=3)
+    redshift = redshift_emulator_factory(running_seconds=8)
     configuration = line_items_configuration()
     pigment = PigmentEmulator(
-        tmp_path / "pigment", api_keys=[PIGMENT_API_KEY], configurations=[configuration], processing_seconds=5
+        tmp_path / "pigment", api_keys=[PIGMENT_API_KEY], configurations=[configuration], processing_seconds=8
     ).start()
     yield redshift, pigment
     pigment.stop()

@@ -172,6 +172,6 @@ def test_million_rows_stream_in_bounded_memory(tricky, redshift_emulator_factory
     assert entry["import_id"] == outcome["import_id"]
     assert entry["rows"] == 1_000_000
     assert entry["chunked"] is True
-    # About 45 MiB of CSV are streamed to Pigment; the process (Airflow imports included, about
-    # 170 MiB) must stay far below what holding the result would need.
+    # About 45 MiB of CSV are streamed to Pigment. The process, Airflow imports included (about
+    # 170 MiB), must stay far below what holding the result would need.
     assert outcome["peak_mib"] < 320, outcome
