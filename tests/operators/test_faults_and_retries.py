@@ -127,6 +127,15 @@ def operations(redshift: Any, name: str) -> list[dict[str, Any]]:
     return [entry["request"] for entry in redshift.requests if entry["operation"] == name]
 
 
+async def first_event(trigger: Any) -> Any:
+    """Return a trigger's first event and close its generator inside the event loop."""
+    events = trigger.run()
+    try:
+        return await anext(events)
+    finally:
+        await events.aclose()
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -571,7 +580,7 @@ def test_worker_lost_after_push_resumes_wait(connections):
     with pytest.raises(TaskDeferred) as deferral:
         run_try(store, deferrable=True, poll_interval=0.2)
     if isinstance(deferral.value.trigger, RedshiftStatementTrigger):
-        event = asyncio.run(anext(deferral.value.trigger.run()))
+        event = asyncio.run(first_event(deferral.value.trigger))
         with pytest.raises(TaskDeferred) as deferral:
             make_operator(deferrable=True).execute_after_statement(context_for(store), event.payload)
     assert isinstance(deferral.value.trigger, PigmentImportTrigger)
