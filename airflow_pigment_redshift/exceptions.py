@@ -222,7 +222,7 @@ class PigmentRejectedError(PigmentRequestError):
 
 
 class ChunkedPushRejectedError(PigmentRejectedError):
-    """Pigment answered 411 Length Required to a push sent with chunked transfer encoding."""
+    """Pigment returned 411 Length Required to a push sent with chunked transfer encoding."""
 
 
 class AmbiguousPushError(PigmentRedshiftError):

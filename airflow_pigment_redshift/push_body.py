@@ -198,3 +198,23 @@ class StreamedExport(Generic[T]):
             except queue.Empty:
                 break
         self._thread.join()
+
+
+def push_streamed(
+    export: Callable[[CsvBodyPipe], T], encoding: str, push: Callable[[Iterator[bytes]], str], *, name: str
+) -> tuple[str, T, int]:
+    """Run ``export`` on a thread and send its CSV through ``push`` as it is written.
+
+    :param export: writes the whole CSV into the pipe and returns the export's summary.
+    :param encoding: byte encoding of the body.
+    :param push: sends the body and returns the import id, e.g. ``PigmentHook.push_stream``
+        with its configuration id bound.
+    :param name: thread name of the export.
+    :return: the import id, the export's summary and the bytes sent.
+    """
+    streamed = StreamedExport(export, encoding, name=name)
+    try:
+        import_id = push(streamed.body())
+    finally:
+        streamed.close()
+    return import_id, streamed.result(), streamed.bytes_read

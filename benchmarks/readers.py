@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import http.client
 import importlib
 import json
@@ -37,7 +38,7 @@ def _csv_reader(arguments: argparse.Namespace, directory: Path, result_format: s
     from airflow_pigment_redshift.csv_stream import CsvDialect, ResultCsvWriter
     from airflow_pigment_redshift.hooks.pigment import PigmentHook
     from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook, ResultExport
-    from airflow_pigment_redshift.push_body import CsvBodyPipe, StreamedExport
+    from airflow_pigment_redshift.push_body import CsvBodyPipe, push_streamed
 
     statement_id = arguments.csv_id if result_format == "CSV" else arguments.json_id
     hook = RedshiftDataApiHook()
@@ -47,12 +48,9 @@ def _csv_reader(arguments: argparse.Namespace, directory: Path, result_format: s
             writer = ResultCsvWriter(stream, CsvDialect())
             return hook.stream_result(statement_id, writer, result_format=result_format)
 
-    streamed = StreamedExport(export, "utf-8", name="benchmark-push")
-    try:
-        PigmentHook().push_stream(CONFIGURATION_ID, streamed.body())
-    finally:
-        streamed.close()
-    return streamed.result().rows, streamed.bytes_read
+    hook_push = functools.partial(PigmentHook().push_stream, CONFIGURATION_ID)
+    _, result, size = push_streamed(export, "utf-8", hook_push, name="benchmark-push")
+    return result.rows, size
 
 
 def read_csv(arguments: argparse.Namespace, directory: Path) -> tuple[int, int]:

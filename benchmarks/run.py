@@ -96,7 +96,7 @@ class DiscardServer:
 
 
 def _serve_pigment(data_dir: str, connection: Any) -> None:
-    """Run the Pigment emulator in this process and answer ``idle`` requests until ``stop``."""
+    """Run the Pigment emulator in this process and reply to ``idle`` requests until ``stop``."""
     configuration = ImportConfiguration(
         id=CONFIGURATION_ID, name="Benchmark", block_name="Line items", clear_before_import=True
     )

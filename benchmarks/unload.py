@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import importlib
 import json
@@ -63,7 +64,7 @@ def read_unload(arguments: argparse.Namespace, directory: Path) -> tuple[int, in
     from airflow_pigment_redshift.hooks.pigment import PigmentHook
     from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook, ResultExport
     from airflow_pigment_redshift.unload import UnloadExporter, UnloadSettings
-    from airflow_pigment_redshift.push_body import CsvBodyPipe, StreamedExport
+    from airflow_pigment_redshift.push_body import CsvBodyPipe, push_streamed
     from benchmarks.readers import CONFIGURATION_ID
 
     settings = UnloadSettings(
@@ -75,12 +76,9 @@ def read_unload(arguments: argparse.Namespace, directory: Path) -> tuple[int, in
         with pipe.open() as stream:
             return exporter.export(arguments.sql, ResultCsvWriter(stream, CsvDialect()))
 
-    streamed = StreamedExport(export, "utf-8", name="benchmark-unload-push")
-    try:
-        PigmentHook().push_stream(CONFIGURATION_ID, streamed.body())
-    finally:
-        streamed.close()
-    return streamed.result().rows, streamed.bytes_read
+    hook_push = functools.partial(PigmentHook().push_stream, CONFIGURATION_ID)
+    _, result, size = push_streamed(export, "utf-8", hook_push, name="benchmark-unload-push")
+    return result.rows, size
 
 
 def read_unload_download_only(arguments: argparse.Namespace, directory: Path) -> tuple[int, int]:

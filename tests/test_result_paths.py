@@ -119,7 +119,7 @@ import json, sys
 from airflow_pigment_redshift.csv_stream import CsvDialect, ResultCsvWriter
 from airflow_pigment_redshift.hooks.pigment import PigmentHook
 from airflow_pigment_redshift.hooks.redshift_data import RedshiftDataApiHook
-from airflow_pigment_redshift.push_body import StreamedExport
+from airflow_pigment_redshift.push_body import push_streamed
 
 def peak_mib():
     for line in open("/proc/self/status"):
@@ -130,12 +130,8 @@ def export(pipe):
     with pipe.open() as stream:
         return RedshiftDataApiHook().stream_result(sys.argv[1], ResultCsvWriter(stream, CsvDialect()))
 
-streamed = StreamedExport(export, "utf-8", name="memory-test")
-try:
-    import_id = PigmentHook().push_stream(sys.argv[2], streamed.body())
-finally:
-    streamed.close()
-result = streamed.result()
+push = lambda body: PigmentHook().push_stream(sys.argv[2], body)
+import_id, result, _ = push_streamed(export, "utf-8", push, name="memory-test")
 print(json.dumps({"rows": result.rows, "pages": result.pages, "import_id": import_id, "peak_mib": peak_mib()}))
 """
 

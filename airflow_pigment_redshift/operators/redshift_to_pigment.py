@@ -458,30 +458,28 @@ class RedshiftToPigmentOperator(SplitImportsMixin, BaseOperator):
             except BaseException:
                 first.close()
                 raise
-        exports: list[ResultExport] = []
-        sizes: list[int] = []
+        sent: list[StreamedExport[ResultExport]] = []
 
         def send() -> str:
             streamed = streams.pop() if streams else self._start_streamed_export(statement_id, description, in_push=True)
+            sent.append(streamed)
             try:
-                import_id = self.pigment_hook.push_stream(self.configuration_id, streamed.body())
-                exports.append(streamed.result())
-                sizes.append(streamed.bytes_read)
-                return import_id
+                return self.pigment_hook.push_stream(self.configuration_id, streamed.body())
             finally:
                 streamed.close()
 
         self._save_push_started(statement_id, int(description.get("ResultRows") or -1))
         import_id = self._push(statement_id, send)
-        export = exports[-1]
+        # The last stream sent is the one Pigment accepted.
+        export, size = sent[-1].result(), sent[-1].bytes_read
         self.log.info(
             "Streamed %d rows (%d bytes, %d pages) of statement %s to Pigment.",
             export.rows,
-            sizes[-1],
+            size,
             export.pages,
             statement_id,
         )
-        return import_id, export, sizes[-1]
+        return import_id, export, size
 
     def _start_streamed_export(
         self, statement_id: str, description: Mapping[str, Any], *, in_push: bool = False
